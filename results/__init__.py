@@ -1,0 +1,1 @@
+"""Results: Parquet and W&B logging, search-efficiency analysis and plots."""

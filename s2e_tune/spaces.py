@@ -1,0 +1,91 @@
+"""Search spaces over R(t), in a searcher-neutral form.
+
+Each space is a list of bounded scalar parameters plus the fixed keys that tell
+:func:`s2e_tune.schedules.keep_ratio_curve` which form to evaluate.  The run
+command translates a space into each searcher's own form (Tune domains for
+random/BO/TPE/Hyperband/BOHB, and the same domains for S2E, whose core rescales
+every parameter to [0, 1]).
+
+Ranges (schedule time on the 200-unit reference clock, see ``schedules``):
+
+* ``s2e`` (Table 1): decay exponent/power ``a1``, decay speed ``a2``
+  (log-uniform), rise amplitude ``a3`` and rise shape ``a4`` (log-uniform) for
+  each of the four bases, and four mixing weights ``w_i`` in [0, 1].
+  20 parameters.
+* ``coteaching``: ``tau`` in [0, 0.9], ``c`` in [0.25, 4] (log), ``T_k`` in
+  [1, 100] reference units (log) - the knobs of Co-teaching's own schedule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from s2e_tune.errors import UserError
+
+
+@dataclass(frozen=True)
+class Param:
+    """A bounded float hyperparameter; ``log`` samples it uniformly in log space."""
+
+    name: str
+    low: float
+    high: float
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class Space:
+    name: str
+    params: tuple[Param, ...]
+    fixed: dict[str, Any]
+    doc: str
+
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+
+def _s2e_params() -> tuple[Param, ...]:
+    params: list[Param] = []
+    for i in range(1, 5):
+        exp_decay = i in (1, 2)
+        params += [
+            Param(f"f{i}_a1", 0.1, 1.5 if exp_decay else 2.0),
+            Param(f"f{i}_a2", 1e-3, 1.0, log=True),
+            Param(f"f{i}_a3", 0.0, 1.0),
+            Param(f"f{i}_a4", 0.05, 5.0, log=True),
+        ]
+    params += [Param(f"w{i}", 0.0, 1.0) for i in range(1, 5)]
+    return tuple(params)
+
+
+SPACES: dict[str, Space] = {
+    "s2e": Space(
+        "s2e",
+        _s2e_params(),
+        {"schedule": "s2e"},
+        "the 4-basis space of Table 1 (20 parameters)",
+    ),
+    "coteaching": Space(
+        "coteaching",
+        (
+            Param("tau", 0.0, 0.9),
+            Param("c", 0.25, 4.0, log=True),
+            Param("t_k", 1.0, 100.0, log=True),
+        ),
+        {"schedule": "coteaching"},
+        "Co-teaching's own schedule: tau, c, T_k (3 parameters)",
+    ),
+}
+
+
+def get_space(name: str) -> Space:
+    try:
+        return SPACES[name]
+    except KeyError:
+        raise UserError(f"unknown space {name!r}; use one of {', '.join(SPACES)}") from None
+
+
+def coteaching_default(noise_rate: float) -> dict[str, Any]:
+    """The seed's default schedule: tau = noise rate, c = 1, T_k = 10 (of 200 epochs)."""
+    return {"schedule": "coteaching", "tau": float(noise_rate), "c": 1.0, "t_k": 10.0}

@@ -1,0 +1,46 @@
+"""Ray Tune adapter: one ``step()`` = one epoch of :class:`trainables.engine.Trainer`.
+
+Use through ``tune.with_parameters(NoisyLabelTrainable, data=prepared)`` so the
+prepared arrays travel once through Ray's object store (the same noisy labels
+for every trial of a seed, and on every node of a cluster).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from ray import tune
+
+from s2e_tune.data import PreparedData
+from trainables.engine import Trainer
+
+CHECKPOINT_FILE = "trainer.pt"
+
+
+class NoisyLabelTrainable(tune.Trainable):
+    """Co-teaching and its baselines as a class Trainable.
+
+    The trial's config holds the training settings (``trainables.engine.TRAIN_DEFAULTS``)
+    and the R(t) schedule keys (``s2e_tune.schedules``).  Stops itself after
+    ``epochs`` steps, or at once when the training loss diverges (NaN/inf).
+    """
+
+    def setup(self, config: dict[str, Any], data: PreparedData | None = None) -> None:
+        if data is None:
+            raise ValueError("NoisyLabelTrainable needs data: use tune.with_parameters(..., data=...)")
+        self.trainer = Trainer(config, data)
+
+    def step(self) -> dict[str, Any]:
+        metrics = self.trainer.train_epoch()
+        metrics["done"] = metrics["diverged"] or self.trainer.epoch >= self.trainer.epochs
+        return metrics
+
+    def save_checkpoint(self, checkpoint_dir: str) -> None:
+        torch.save(self.trainer.state_dict(), os.path.join(checkpoint_dir, CHECKPOINT_FILE))
+
+    def load_checkpoint(self, checkpoint_dir: str) -> None:
+        path = os.path.join(checkpoint_dir, CHECKPOINT_FILE)
+        state = torch.load(path, map_location=self.trainer.device, weights_only=False)
+        self.trainer.load_state_dict(state)
