@@ -54,9 +54,7 @@ class CNN1D(nn.Module):
         )
         with torch.no_grad():
             n_flat = self.features(torch.zeros(2, 1, length)).shape[1]
-        self.classifier = nn.Sequential(
-            nn.Linear(n_flat, 128), nn.LeakyReLU(0.01), nn.Linear(128, num_classes)
-        )
+        self.classifier = nn.Sequential(nn.Linear(n_flat, 128), nn.LeakyReLU(0.01), nn.Linear(128, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x.unsqueeze(1)))

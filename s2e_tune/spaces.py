@@ -18,6 +18,8 @@ Ranges (schedule time on the 200-unit reference clock, see ``schedules``):
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +79,40 @@ SPACES: dict[str, Space] = {
         "Co-teaching's own schedule: tau, c, T_k (3 parameters)",
     ),
 }
+
+
+LOG10_SUFFIX = "__log10"
+
+
+def to_tune(space: Space, log_as_uniform: bool = False) -> dict[str, Any]:
+    """Tune domains for a space, plus its fixed keys.
+
+    ``log_as_uniform`` presents each log-scaled parameter ``p`` as a uniform
+    ``p__log10`` in ``[log10 low, log10 high]``, for searchers that ignore Tune's
+    log-uniform sampler (BayesOptSearch); :func:`decode_config` maps it back.
+    """
+    from ray import tune
+
+    out: dict[str, Any] = dict(space.fixed)
+    for p in space.params:
+        if p.log and log_as_uniform:
+            out[p.name + LOG10_SUFFIX] = tune.uniform(math.log10(p.low), math.log10(p.high))
+        elif p.log:
+            out[p.name] = tune.loguniform(p.low, p.high)
+        else:
+            out[p.name] = tune.uniform(p.low, p.high)
+    return out
+
+
+def decode_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Undo :func:`to_tune`'s log10 encoding: ``p__log10 = v`` becomes ``p = 10**v``."""
+    out = {}
+    for key, value in config.items():
+        if key.endswith(LOG10_SUFFIX):
+            out[key[: -len(LOG10_SUFFIX)]] = 10.0 ** float(value)
+        else:
+            out[key] = value
+    return out
 
 
 def get_space(name: str) -> Space:

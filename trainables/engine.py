@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from s2e_tune.data import PreparedData
 from s2e_tune.models import build_model, default_model
 from s2e_tune.schedules import R_MIN, keep_ratio_curve
+from s2e_tune.spaces import decode_config
 from trainables.methods import METHODS
 
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -52,7 +53,7 @@ class Trainer:
         unknown_method = config.get("method", TRAIN_DEFAULTS["method"])
         if unknown_method not in METHODS:
             raise ValueError(f"unknown method {unknown_method!r}; use one of {', '.join(METHODS)}")
-        self.config = {**TRAIN_DEFAULTS, **config}
+        self.config = {**TRAIN_DEFAULTS, **decode_config(config)}
         cfg = self.config
         self.method = METHODS[cfg["method"]]
         self.epochs = int(cfg["epochs"])

@@ -1,0 +1,24 @@
+"""Dispatch ``python -m s2e_tune.bench <benchmark> [options]``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = {
+    "methods": "s2e_tune.bench.methods",  # training methods on MNIST-1D noise settings, in-process
+    "synthetic": "s2e_tune.bench.synthetic",  # S2E vs random search on synthetic objectives
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in BENCHMARKS:
+        bad = f"unknown benchmark {argv[0]!r}; " if argv and argv[0] not in ("-h", "--help") else ""
+        print(f"{bad}usage: python -m s2e_tune.bench {{{','.join(BENCHMARKS)}}} [--help]", file=sys.stderr)
+        return 2 if bad or not argv else 0
+    return importlib.import_module(BENCHMARKS[argv[0]]).main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

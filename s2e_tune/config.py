@@ -1,0 +1,210 @@
+"""One frozen ``ExperimentConfig`` per run: defaults < preset < ``--config`` file < flags.
+
+Every key can be given in a YAML/JSON file with the same names as the flags
+(underscores or dashes).  ``validate()`` raises :class:`UserError` with one line
+for anything a user can get wrong, before Ray starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from s2e_tune.data.prepare import DATASETS, VAL_LABELS, DataSpec
+from s2e_tune.errors import UserError
+from s2e_tune.models import MODELS
+from s2e_tune.noise import check_noise
+from s2e_tune.spaces import SPACES
+
+SEARCHERS = ("s2e", "random", "bo", "tpe", "hyperband", "asha", "bohb")
+METHODS = ("standard", "coteaching")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    searchers: tuple[str, ...] = ("s2e",)
+    space: str = "s2e"
+    method: str = "coteaching"
+    dataset: str = "mnist1d"
+    data_dir: str | None = None
+    mnist1d_samples: int = 12_500
+    noise: str = "sym"
+    noise_rate: float = 0.5
+    val_fraction: float = 0.1
+    val_labels: str = "noisy"
+    model: str | None = None
+    epochs: int = 20
+    trials: int = 16
+    samples_per_round: int = 4
+    seeds: tuple[int, ...] = (0,)
+    batch_size: int = 128
+    lr: float = 1e-3
+    gpus: float = 0
+    gpus_per_trial: float | None = None
+    cpus_per_trial: float = 1
+    address: str | None = None
+    storage: str = "s2e-results"
+    name: str | None = None
+    resume: bool = False
+    quiet: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # test hooks; never set by flags
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], source: str = "config") -> ExperimentConfig:
+        known = {f.name for f in fields(cls)}
+        clean: dict[str, Any] = {}
+        for key, value in values.items():
+            name = str(key).replace("-", "_")
+            if name == "searcher":
+                name = "searchers"
+            if name == "seed":
+                name = "seeds"
+            if name not in known:
+                raise UserError(f"unknown key {key!r} in {source}; valid keys: {', '.join(sorted(known))}")
+            clean[name] = value
+        if "searchers" in clean:
+            clean["searchers"] = parse_searchers(clean["searchers"])
+        if "seeds" in clean:
+            clean["seeds"] = parse_seeds(clean["seeds"])
+        return cls(**clean)
+
+    def replace(self, **changes: Any) -> ExperimentConfig:
+        return dataclasses.replace(self, **changes)
+
+    # ---- derived ------------------------------------------------------------------------
+    @property
+    def trial_gpus(self) -> float:
+        if self.gpus_per_trial is not None:
+            return float(self.gpus_per_trial)
+        return 1.0 if self.gpus > 0 else 0.0
+
+    @property
+    def budget_epochs(self) -> int:
+        """The epoch budget every searcher of one seed gets: trials x epochs."""
+        return self.trials * self.epochs
+
+    def data_spec(self, seed: int) -> DataSpec:
+        return DataSpec(
+            dataset=self.dataset,
+            data_dir=self.data_dir,
+            noise=self.noise,
+            noise_rate=self.noise_rate,
+            val_fraction=self.val_fraction,
+            val_labels=self.val_labels,
+            seed=seed,
+            mnist1d_samples=self.mnist1d_samples,
+        )
+
+    def train_config(self, seed: int) -> dict[str, Any]:
+        """The fixed (not searched) part of every trial's config."""
+        return {
+            "method": self.method,
+            "model": self.model,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "seed": seed,
+            "device": "cuda" if self.trial_gpus > 0 else "cpu",
+            **self.extra.get("train", {}),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["searchers"] = list(self.searchers)
+        d["seeds"] = list(self.seeds)
+        return d
+
+    # ---- validation ---------------------------------------------------------------------
+    def validate(self) -> None:
+        for s in self.searchers:
+            if s not in SEARCHERS:
+                raise UserError(f"unknown searcher {s!r}; use one of {', '.join(SEARCHERS)}, a comma list or all")
+        if self.space not in SPACES:
+            raise UserError(f"unknown space {self.space!r}; use one of {', '.join(SPACES)}")
+        if self.method not in METHODS:
+            raise UserError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
+        if self.dataset not in DATASETS:
+            raise UserError(f"unknown dataset {self.dataset!r}; use one of {', '.join(DATASETS)}")
+        if self.model is not None and self.model not in MODELS:
+            raise UserError(f"unknown model {self.model!r}; use one of {', '.join(MODELS)}")
+        if self.val_labels not in VAL_LABELS:
+            raise UserError(f"val_labels must be noisy or clean, got {self.val_labels!r}")
+        check_noise(self.noise, self.noise_rate, 100 if self.dataset == "cifar100" else 10)
+        _positive_int("epochs", self.epochs)
+        _positive_int("trials", self.trials)
+        _positive_int("samples_per_round", self.samples_per_round, flag="samples-per-round")
+        _positive_int("batch_size", self.batch_size, flag="batch-size")
+        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
+            raise UserError(f"lr must be a positive number, got {self.lr!r}")
+        if not self.seeds:
+            raise UserError("no seeds given; pass e.g. --seeds 0 or --seeds 0,1,2")
+        if self.gpus < 0:
+            raise UserError(f"--gpus must be >= 0, got {self.gpus}")
+        if self.trial_gpus < 0 or self.cpus_per_trial <= 0:
+            raise UserError("--gpus-per-trial must be >= 0 and --cpus-per-trial > 0")
+        if self.trial_gpus > 0 and self.gpus == 0:
+            raise UserError(f"--gpus-per-trial {self.trial_gpus} needs GPUs; pass --gpus N (N >= 1)")
+        if self.trial_gpus > self.gpus:
+            raise UserError(
+                f"--gpus-per-trial {self.trial_gpus} is more than --gpus {self.gpus}; lower it or raise --gpus"
+            )
+        if self.trial_gpus > 1 and self.trial_gpus != int(self.trial_gpus):
+            raise UserError(f"--gpus-per-trial {self.trial_gpus}: above 1 it must be a whole number")
+        if self.resume and not self.name:
+            raise UserError("--resume needs --name NAME of the experiment to continue")
+        self.data_spec(self.seeds[0]).validate()
+
+
+def _positive_int(name: str, value: Any, flag: str | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise UserError(f"--{flag or name} must be a positive whole number, got {value!r}")
+
+
+def parse_searchers(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = [str(s).strip().lower() for s in items if str(s).strip()]
+    if names == ["all"]:
+        return SEARCHERS
+    if not names:
+        raise UserError("no searcher given; use --searcher s2e (or a comma list, or all)")
+    return tuple(dict.fromkeys(names))
+
+
+def parse_seeds(value: Any) -> tuple[int, ...]:
+    items = value.split(",") if isinstance(value, str) else (value if isinstance(value, list | tuple) else [value])
+    try:
+        seeds = tuple(int(str(s).strip()) for s in items if str(s).strip())
+    except ValueError:
+        raise UserError(f"--seeds must be whole numbers separated by commas, got {value!r}") from None
+    if any(s < 0 for s in seeds):
+        raise UserError(f"--seeds must be non-negative, got {value!r}")
+    return tuple(dict.fromkeys(seeds))
+
+
+def load_config_file(path: str) -> dict[str, Any]:
+    """Read a YAML or JSON file of config keys."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file {path} does not exist; check the path given to --config")
+    text = p.read_text()
+    try:
+        if p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"config file {path} is not valid YAML/JSON ({first}); fix the file") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path} must hold a mapping of keys to values, got {type(data).__name__}")
+    return data

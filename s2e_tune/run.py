@@ -1,0 +1,86 @@
+"""``python -m s2e_tune.run``: search R(t) with S2E (and/or the usual searchers) on Ray Tune.
+
+Examples::
+
+    python -m s2e_tune.run                                  # S2E on MNIST-1D sym-50%, CPU
+    python -m s2e_tune.run --searcher s2e,random --seeds 0,1 --trials 8 --epochs 10
+    python -m s2e_tune.run --searcher s2e --gpus 8 --gpus-per-trial 0.5 --address auto
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from s2e_tune.config import SEARCHERS, ExperimentConfig, load_config_file
+from s2e_tune.data.prepare import DATASETS
+from s2e_tune.errors import UserError
+from s2e_tune.spaces import SPACES
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        raise UserError(f"{message}; see python -m s2e_tune.run --help")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m s2e_tune.run",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    S = argparse.SUPPRESS
+    p.add_argument("--config", help="YAML/JSON file with the same keys as these flags (flags override it)")
+    p.add_argument("--searcher", default=S, help=f"{', '.join(SEARCHERS)}, a comma list, or all [s2e]")
+    p.add_argument("--space", default=S, choices=list(SPACES), help="R(t) search space [s2e]")
+    p.add_argument("--method", default=S, help="training method: coteaching or standard [coteaching]")
+    p.add_argument("--dataset", default=S, help=f"one of {', '.join(DATASETS)} [mnist1d]")
+    p.add_argument("--data-dir", default=S, help="where data sets are read/cached [~/.cache/s2e-tune/data]")
+    p.add_argument("--noise", default=S, help="label noise: sym or pair [sym]")
+    p.add_argument("--noise-rate", type=float, default=S, help="label noise rate [0.5]")
+    p.add_argument("--epochs", type=int, default=S, help="epochs T of every full-length trial [20]")
+    p.add_argument("--trials", type=int, default=S, help="budget in full-length trials per searcher and seed [16]")
+    p.add_argument("--samples-per-round", type=int, default=S, help="K, trials per S2E round [4]")
+    p.add_argument("--seeds", default=S, help="comma list; each seed repeats the comparison with new noise [0]")
+    p.add_argument("--model", default=S, help="cnn9, cnn1d or mlp [by data set]")
+    p.add_argument("--gpus", type=float, default=S, help="GPUs the search may use; 0 = CPU [0]")
+    p.add_argument("--gpus-per-trial", type=float, default=S, help="GPU share of one trial, e.g. 0.25 [1 if --gpus]")
+    p.add_argument("--cpus-per-trial", type=float, default=S, help="CPUs of one trial [1]")
+    p.add_argument("--address", default=S, help="join a running Ray cluster (e.g. auto); default: local Ray")
+    p.add_argument("--storage", default=S, help="results root: a directory or s3://bucket/prefix [s2e-results]")
+    p.add_argument("--name", default=S, help="experiment name under the storage root [timestamp-dataset-noise]")
+    p.add_argument("--resume", action="store_true", default=S, help="continue the experiment --name")
+    p.add_argument("--quiet", action="store_true", default=S, help="no per-trial progress lines")
+    return p
+
+
+def parse_config(argv: Sequence[str] | None) -> ExperimentConfig:
+    args = vars(build_parser().parse_args(argv))
+    values: dict = {}
+    config_file = args.pop("config", None)
+    if config_file:
+        values.update(load_config_file(config_file))
+    values.update(args)
+    return ExperimentConfig.from_mapping(values, source=config_file or "flags")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        cfg = parse_config(argv)
+        cfg.validate()
+        from s2e_tune.experiment import run_experiment
+
+        run_experiment(cfg)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; continue with --resume --name NAME", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
