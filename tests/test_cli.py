@@ -1,0 +1,103 @@
+"""The run command's argument handling: bad input is one line and exit code 2, before Ray starts."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import ray
+
+from s2e_tune.config import SEARCHERS, ExperimentConfig
+from s2e_tune.run import main, parse_config
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--searcher", "grid"], "unknown searcher 'grid'"),
+        (["--space", "nope"], "invalid choice"),
+        (["--method", "magic"], "unknown method 'magic'"),
+        (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["--noise", "flip"], "unknown noise type 'flip'"),
+        (["--noise-rate", "0.95"], "impossible"),
+        (["--noise", "pair", "--noise-rate", "0.5"], "impossible"),
+        (["--noise-rate", "-0.1"], "negative"),
+        (["--epochs", "0"], "--epochs must be a positive whole number"),
+        (["--epochs", "-3"], "--epochs must be a positive whole number"),
+        (["--trials", "0"], "--trials must be a positive whole number"),
+        (["--epochs", "ten"], "invalid int value"),
+        (["--gpus-per-trial", "2", "--gpus", "1"], "more than --gpus"),
+        (["--gpus-per-trial", "0.5"], "needs GPUs"),
+        (["--seeds", "a,b"], "--seeds must be whole numbers"),
+        (["--resume"], "--resume needs --name"),
+        (["--model", "resnet"], "unknown model"),
+        (["--bogus-flag"], "unrecognized arguments"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line(argv, needle, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and needle in err
+    assert err.count("\n") == 1
+    assert not ray.is_initialized()
+
+
+def test_config_file_keys_and_flag_precedence(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("searcher: random,tpe\nepochs: 7\nnoise-rate: 0.2\nseeds: [1, 2]\nval_labels: clean\n")
+    cfg = parse_config(["--config", str(f), "--epochs", "9"])
+    assert cfg.searchers == ("random", "tpe")
+    assert cfg.epochs == 9 and cfg.noise_rate == 0.2 and cfg.seeds == (1, 2) and cfg.val_labels == "clean"
+    j = tmp_path / "c.json"
+    j.write_text(json.dumps({"searcher": "all", "trials": 3}))
+    cfg = parse_config(["--config", str(j)])
+    assert cfg.searchers == SEARCHERS and cfg.trials == 3
+
+
+@pytest.mark.parametrize(
+    "content,needle",
+    [("epochs: [1\n", "not valid YAML/JSON"), ("colour: red\n", "unknown key 'colour'"), ("- 1\n", "mapping")],
+)
+def test_bad_config_files(tmp_path, content, needle, capsys):
+    f = tmp_path / "bad.yaml"
+    f.write_text(content)
+    assert main(["--config", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+
+
+def test_missing_config_file(capsys):
+    assert main(["--config", "/nonexistent/x.yaml"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_defaults_are_an_s2e_search_on_mnist1d_sym50():
+    cfg = parse_config([])
+    assert cfg == ExperimentConfig()
+    assert (cfg.searchers, cfg.space, cfg.method, cfg.dataset, cfg.noise, cfg.noise_rate) == (
+        ("s2e",), "s2e", "coteaching", "mnist1d", "sym", 0.5)
+    assert cfg.trial_gpus == 0 and cfg.budget_epochs == cfg.trials * cfg.epochs
+
+
+def test_more_gpus_than_exist_stops_before_ray(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "s2e_tune.run", "--gpus", "64", "--storage", str(tmp_path), "--data-dir",
+         str(tmp_path / "data"), "--trials", "1", "--epochs", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: --gpus 64") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "t").exists()
+
+
+def test_missing_image_files_name_what_is_expected(tmp_path, capsys):
+    assert main(["--dataset", "cifar10", "--data-dir", str(tmp_path), "--storage", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "data_batch_1" in err and str(tmp_path) in err and err.count("\n") == 1
+
+
+def test_unwritable_storage(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["--storage", str(blocker / "sub"), "--data-dir", str(tmp_path)]) == 2
+    assert "not writable" in capsys.readouterr().err
