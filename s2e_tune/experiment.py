@@ -1,8 +1,11 @@
 """Run one comparison: every (seed, searcher) pair as its own Tune experiment.
 
-Layout under ``<storage>/<name>/``: one Tune experiment directory per
-``<searcher>-seed<seed>`` (trial directories, checkpoints, searcher state), so
-``--resume`` can restore each with ``Tuner.restore`` and skip finished ones.
+Layout under ``<storage>/<name>/``: ``manifest.json``; one Tune experiment
+directory per ``<searcher>-seed<seed>`` (trials, checkpoints, searcher state);
+the Parquet results of ``results.parquet_log``; ``trials.parquet`` and
+``summary.parquet``; ``searches/<searcher>-seed<seed>.done`` once a search has
+finished, so ``--resume`` restores unfinished searches with ``Tuner.restore``
+and skips finished ones.
 """
 
 from __future__ import annotations
@@ -11,19 +14,22 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
 import ray
 from ray import tune
 
+from results.manifest import write_manifest
+from results.parquet_log import ParquetLogger
+from results.store import Store
+from results.tables import write_trials
 from s2e_tune.config import ExperimentConfig
 from s2e_tune.data import prepare
 from s2e_tune.errors import UserError
 from s2e_tune.search_algs import METRIC, MODE, build_search
-
-DONE_MARKER = "search_done.json"
 
 
 class LineProgress(tune.Callback):
@@ -40,34 +46,17 @@ class LineProgress(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.done += 1
         r = trial.last_result or {}
-        line = (
+        print(
             f"[{self.label}] trial {self.done}/{self.total} {trial.trial_id}: "
-            f"epochs={r.get('epoch', 0)} val_acc={r.get('val_acc', float('nan')):.4f} "
-            f"label_precision={r.get('label_precision', float('nan')):.3f} (search epochs {self.epochs})"
+            f"epochs={r.get('epoch', 0)} val_acc={r.get('val_acc', math.nan):.4f} "
+            f"label_precision={r.get('label_precision', math.nan):.3f} (search epochs {self.epochs})",
+            file=self.stream,
+            flush=True,
         )
-        print(line, file=self.stream, flush=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.done += 1
         print(f"[{self.label}] trial {trial.trial_id} failed: see {trial.path}", file=self.stream, flush=True)
-
-
-@dataclass
-class SearchOutcome:
-    searcher: str
-    seed: int
-    best_val_acc: float
-    test_acc: float
-    label_precision: float
-    trials: int
-    epochs_used: int
-    wall_time_s: float
-    best_config: dict[str, Any]
-    path: str
-
-
-def storage_root(cfg: ExperimentConfig) -> str:
-    return cfg.storage if "://" in cfg.storage else str(Path(cfg.storage).resolve())
 
 
 def check_local_storage(cfg: ExperimentConfig) -> None:
@@ -94,7 +83,7 @@ def init_ray(cfg: ExperimentConfig) -> None:
         have = ray.cluster_resources().get("GPU", 0)
         if cfg.gpus > have:
             ray.shutdown()
-            raise UserError(f"--gpus {cfg.gpus} but the cluster at {cfg.address} has {have:g} GPUs; lower --gpus")
+            raise UserError(f"--gpus {cfg.gpus:g} but the cluster at {cfg.address} has {have:g} GPUs; lower --gpus")
         return
     if cfg.gpus > 0:
         import torch
@@ -111,101 +100,135 @@ def init_ray(cfg: ExperimentConfig) -> None:
     )
 
 
-def run_search(cfg: ExperimentConfig, name: str, searcher: str, seed: int, data) -> SearchOutcome:
+def run_search(cfg: ExperimentConfig, store: Store, searcher: str, seed: int, data) -> None:
+    """One Tune experiment: ``searcher`` on the data of ``seed``; skipped if already finished."""
     from trainables.trainable import NoisyLabelTrainable
 
     label = f"{searcher}-seed{seed}"
-    exp_path = f"{storage_root(cfg)}/{name}"
+    done = store.path("searches", f"{label}.done")
+    if store.exists(done):
+        if not cfg.quiet:
+            print(f"[{searcher} seed {seed}] already finished, skipped", flush=True)
+        return
     trainable = tune.with_resources(
         tune.with_parameters(NoisyLabelTrainable, data=data),
         {"cpu": cfg.cpus_per_trial, "gpu": cfg.trial_gpus},
     )
     plan = build_search(searcher, cfg, seed)
     total = plan.num_samples if plan.stopper is None else cfg.trials
-    callbacks = [] if cfg.quiet else [LineProgress(f"{searcher} seed {seed}", total)]
-    t0 = time.time()
-    tuner = tune.Tuner(
-        trainable,
-        param_space=plan.param_space,
-        tune_config=tune.TuneConfig(
-            metric=METRIC,
-            mode=MODE,
-            search_alg=plan.search_alg,
-            scheduler=plan.scheduler,
-            num_samples=plan.num_samples,
-            reuse_actors=False,
-        ),
-        run_config=tune.RunConfig(
-            name=label,
-            storage_path=exp_path,
-            stop=plan.stopper,
-            callbacks=callbacks,
-            verbose=0,
-            failure_config=tune.FailureConfig(max_failures=2),
-            checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=1),
-        ),
+    callbacks: list[tune.Callback] = [ParquetLogger(store, searcher, seed)]
+    if not cfg.quiet:
+        callbacks.append(LineProgress(f"{searcher} seed {seed}", total))
+    fs = None if store.is_local else store.fs
+    run_config = tune.RunConfig(
+        name=label,
+        storage_path=store.root,
+        storage_filesystem=fs,
+        stop=plan.stopper,
+        callbacks=callbacks,
+        verbose=0,
+        failure_config=tune.FailureConfig(max_failures=2),
+        checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=1),
     )
-    grid = tuner.fit()
-    return summarise(grid, searcher, seed, time.time() - t0, f"{exp_path}/{label}")
+    tune_path = store.path(label)
+    if cfg.resume and tune.Tuner.can_restore(tune_path, storage_filesystem=fs):
+        tuner = tune.Tuner.restore(tune_path, trainable, resume_errored=True, storage_filesystem=fs)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=plan.param_space,
+            tune_config=tune.TuneConfig(
+                metric=METRIC,
+                mode=MODE,
+                search_alg=plan.search_alg,
+                scheduler=plan.scheduler,
+                num_samples=plan.num_samples,
+                reuse_actors=False,
+            ),
+            run_config=run_config,
+        )
+    tuner.fit()
+    store.write_bytes(done, b"done\n")
 
 
-def summarise(grid, searcher: str, seed: int, wall: float, path: str) -> SearchOutcome:
-    frames = [r.metrics_dataframe for r in grid if r.metrics_dataframe is not None]
-    epochs_used = int(sum(len(f) for f in frames))
-    best = None
-    for r in grid:
-        m = r.metrics or {}
-        v = m.get(METRIC)
-        if v is not None and math.isfinite(v) and (best is None or v > best.metrics[METRIC]):
-            best = r
-    if best is None:
-        return SearchOutcome(searcher, seed, math.nan, math.nan, math.nan, len(grid), epochs_used, wall, {}, path)
-    hist = best.metrics_dataframe
-    searched = {k: v for k, v in best.config.items() if not isinstance(v, dict)}
-    return SearchOutcome(
-        searcher=searcher,
-        seed=seed,
-        best_val_acc=float(best.metrics[METRIC]),
-        test_acc=float(best.metrics["test_acc"]),
-        label_precision=float(hist["label_precision"].mean()),
-        trials=len(grid),
-        epochs_used=epochs_used,
-        wall_time_s=wall,
-        best_config=searched,
-        path=path,
-    )
+def summary_rows(trials: pd.DataFrame, epochs_per_trial: int) -> pd.DataFrame:
+    """Searcher x seed -> best val_acc (among full-length trials when there are any), its test
+    accuracy and mean label precision, trials, epochs used and summed training time."""
+    rows = []
+    for (searcher, seed), g in trials.groupby(["searcher", "seed"], sort=False):
+        full = g[g["epochs_run"] >= epochs_per_trial]
+        pool = full if not full.empty else g
+        pool = pool[pool["final_val_acc"].notna()]
+        best = pool.loc[pool["final_val_acc"].idxmax()] if not pool.empty else None
+        rows.append(
+            {
+                "searcher": searcher,
+                "seed": int(seed),
+                "best_val_acc": float(best["final_val_acc"]) if best is not None else math.nan,
+                "test_acc": float(best["test_acc_at_final"]) if best is not None else math.nan,
+                "label_precision": float(best["mean_label_precision"]) if best is not None else math.nan,
+                "trials": len(g),
+                "epochs_used": int(g["epochs_run"].sum()),
+                "train_time_s": float(g["wall_time_s"].sum()),
+                "best_trial": best["trial_id"] if best is not None else None,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
-def format_table(outcomes: list[SearchOutcome]) -> str:
+def format_table(summary: pd.DataFrame) -> str:
     head = (
         f"{'searcher':<10} {'seed':>4} {'best val_acc':>12} {'test_acc':>9} {'label prec':>10} "
-        f"{'trials':>6} {'epochs':>7} {'wall s':>8}"
+        f"{'trials':>6} {'epochs':>7} {'train s':>8}"
     )
     rows = [head, "-" * len(head)]
-    for o in outcomes:
+    for o in summary.itertuples():
         rows.append(
             f"{o.searcher:<10} {o.seed:>4} {o.best_val_acc:>12.4f} {o.test_acc:>9.4f} {o.label_precision:>10.3f} "
-            f"{o.trials:>6} {o.epochs_used:>7} {o.wall_time_s:>8.1f}"
+            f"{o.trials:>6} {o.epochs_used:>7} {o.train_time_s:>8.1f}"
         )
     return "\n".join(rows)
 
 
-def run_experiment(cfg: ExperimentConfig) -> list[SearchOutcome]:
-    """Validate, start Ray, run every (seed, searcher) search, return one outcome each."""
+def device_info(cfg: ExperimentConfig) -> dict[str, Any]:
+    info: dict[str, Any] = {"gpus": cfg.gpus, "gpus_per_trial": cfg.trial_gpus, "cpus_per_trial": cfg.cpus_per_trial}
+    if ray.is_initialized():
+        info["cluster_resources"] = {k: v for k, v in ray.cluster_resources().items() if "node:" not in k}
+    if cfg.gpus > 0 and not cfg.address:
+        import torch
+
+        info["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
+def experiment_name(cfg: ExperimentConfig) -> str:
+    return cfg.name or time.strftime("%Y%m%d-%H%M%S") + f"-{cfg.dataset}-{cfg.noise}{round(cfg.noise_rate * 100)}"
+
+
+def run_experiment(cfg: ExperimentConfig) -> pd.DataFrame:
+    """Validate, start Ray, run every (seed, searcher) search; write and print the summary."""
     cfg.validate()
     check_local_storage(cfg)
-    name = cfg.name or time.strftime("%Y%m%d-%H%M%S") + f"-{cfg.dataset}-{cfg.noise}{round(cfg.noise_rate * 100)}"
+    name = experiment_name(cfg)
+    store = Store.from_uri(f"{cfg.storage.rstrip('/')}/{name}")
+    if cfg.resume and not store.exists(store.path("manifest.json")):
+        raise UserError(f"nothing to resume at {cfg.storage.rstrip('/')}/{name}; check --name and --storage")
     datasets = {seed: prepare(cfg.data_spec(seed)) for seed in cfg.seeds}  # bad data stops before Ray
     init_ray(cfg)
-    outcomes = []
     try:
+        data_info = {str(s): d.info for s, d in datasets.items()}
+        write_manifest(store, cfg.to_dict(), device_info(cfg), name=name, data=data_info)
         for seed in cfg.seeds:
             for searcher in cfg.searchers:
-                outcomes.append(run_search(cfg, name, searcher, seed, datasets[seed]))
+                run_search(cfg, store, searcher, seed, datasets[seed])
     finally:
         ray.shutdown()
+    trials = write_trials(store)
+    summary = summary_rows(trials, cfg.epochs)
+    store.write_table(store.path("summary.parquet"), pa.Table.from_pandas(summary, preserve_index=False))
     if not cfg.quiet:
         print()
-    print(format_table(outcomes))
-    print(f"\nresults: {storage_root(cfg)}/{name}")
-    return outcomes
+    print(format_table(summary))
+    where = f"{cfg.storage.rstrip('/')}/{name}" if "://" in cfg.storage else store.root
+    print(f"\nresults: {where}")
+    return summary

@@ -30,9 +30,7 @@ def _generate(num_samples: int, seed: int) -> dict[str, np.ndarray]:
     return {k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")}
 
 
-def load_mnist1d(
-    data_dir: str | os.PathLike, num_samples: int = DEFAULT_SAMPLES, seed: int = DATA_SEED
-) -> RawDataset:
+def load_mnist1d(data_dir: str | os.PathLike, num_samples: int = DEFAULT_SAMPLES, seed: int = DATA_SEED) -> RawDataset:
     """Return MNIST-1D with ``num_samples`` signals (80 % train), generating it once."""
     cache = Path(data_dir) / "mnist1d" / f"mnist1d-n{num_samples}-seed{seed}.npz"
     if cache.exists():

@@ -1,0 +1,138 @@
+"""A Tune callback writing one Parquet row per (trial, epoch) and one status row per trial.
+
+Layout under the experiment root (DESIGN.md, "Parquet layout", with a seed level added
+so that repeated comparisons never share a file)::
+
+    epochs/searcher=<name>/seed=<k>/part-<trial_id>.parquet   one row per epoch of the trial
+    trials/searcher=<name>/seed=<k>/part-<trial_id>.parquet   one row when the trial ends
+
+Each part file is rewritten whole (atomically) after every epoch of its trial,
+keyed by epoch, and re-read when a resumed driver meets the trial again: after a
+crash and ``--resume`` every (trial, epoch) row exists exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import pyarrow as pa
+from ray import tune
+
+from results.store import Store
+
+METRIC_COLUMNS = (
+    "kept_ratio",
+    "label_precision",
+    "label_precision_net1",
+    "label_precision_net2",
+    "train_loss",
+    "val_acc",
+    "val_loss",
+    "test_acc",
+    "test_acc_net1",
+    "test_acc_net2",
+    "epoch_time_s",
+)
+EPOCH_SCHEMA_FIXED = [
+    ("trial_id", pa.string()),
+    ("epoch", pa.int64()),
+    *[(m, pa.float64()) for m in METRIC_COLUMNS],
+    ("diverged", pa.bool_()),
+    ("time_this_iter_s", pa.float64()),
+    ("timestamp", pa.timestamp("s", tz="UTC")),
+]
+
+
+def partition(kind: str, searcher: str, seed: int) -> str:
+    return f"{kind}/searcher={searcher}/seed={seed}"
+
+
+def flat_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config.<key>`` columns for every scalar config value (None and nested values dropped)."""
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, bool | int | float | str):
+            out[f"config.{k}"] = v
+    return out
+
+
+def _float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def epoch_table(rows: list[dict[str, Any]]) -> pa.Table:
+    fixed = {name: pa.array([r.get(name) for r in rows], type=t) for name, t in EPOCH_SCHEMA_FIXED}
+    config_keys = sorted({k for r in rows for k in r if k.startswith("config.")})
+    cols = dict(fixed)
+    for k in config_keys:
+        cols[k] = pa.array([r.get(k) for r in rows])
+    return pa.table(cols)
+
+
+class ParquetLogger(tune.Callback):
+    """Write every epoch of every trial of one (searcher, seed) search to Parquet."""
+
+    def __init__(self, store: Store, searcher: str, seed: int) -> None:
+        self.store, self.searcher, self.seed = store, searcher, seed
+        self.rows: dict[str, dict[int, dict[str, Any]]] = {}
+        # epochs already consumed by this search (non-zero after --resume)
+        self.used = sum(
+            store.read_table(p).num_rows for p in store.list_files(store.path(partition("epochs", searcher, seed)))
+        )
+
+    def _part(self, kind: str, trial_id: str) -> str:
+        return self.store.path(partition(kind, self.searcher, self.seed), f"part-{trial_id}.parquet")
+
+    def _rows_of(self, trial_id: str) -> dict[int, dict[str, Any]]:
+        if trial_id not in self.rows:
+            path = self._part("epochs", trial_id)
+            existing = self.store.read_table(path).to_pylist() if self.store.exists(path) else []
+            self.rows[trial_id] = {int(r["epoch"]): r for r in existing}
+        return self.rows[trial_id]
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if "epoch" not in result:
+            return
+        rows = self._rows_of(trial.trial_id)
+        epoch = int(result["epoch"])
+        if epoch not in rows:
+            self.used += 1
+        rows[epoch] = {
+            "trial_id": trial.trial_id,
+            "epoch": epoch,
+            **{m: _float(result.get(m)) for m in METRIC_COLUMNS},
+            "diverged": bool(result.get("diverged", False)),
+            "time_this_iter_s": _float(result.get("time_this_iter_s")),
+            "timestamp": int(result.get("timestamp", time.time())),
+            **flat_config(trial.config),
+        }
+        ordered = [rows[e] for e in sorted(rows)]
+        self.store.write_table(self._part("epochs", trial.trial_id), epoch_table(ordered))
+
+    def _finish(self, trial, status: str) -> None:
+        rows = self._rows_of(trial.trial_id)
+        planned = trial.config.get("epochs")
+        if status == "TERMINATED" and planned is not None and len(rows) < int(planned):
+            status = "STOPPED_EARLY"
+        if any(r["diverged"] for r in rows.values()):
+            status = "DIVERGED"
+        table = pa.table(
+            {
+                "trial_id": pa.array([trial.trial_id]),
+                "status": pa.array([status]),
+                "cumulative_epochs_at_end": pa.array([self.used], type=pa.int64()),
+                "finished_at": pa.array([int(time.time())], type=pa.timestamp("s", tz="UTC")),
+            }
+        )
+        self.store.write_table(self._part("trials", trial.trial_id), table)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._finish(trial, "TERMINATED")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._finish(trial, "ERROR")
