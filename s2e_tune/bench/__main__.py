@@ -8,6 +8,8 @@ import sys
 BENCHMARKS = {
     "methods": "s2e_tune.bench.methods",  # training methods on MNIST-1D noise settings, in-process
     "synthetic": "s2e_tune.bench.synthetic",  # S2E vs random search on synthetic objectives
+    "throughput": "s2e_tune.bench.throughput",  # trainer epochs/s vs standard training and a reference loop
+    "overhead": "s2e_tune.bench.overhead",  # Ray Tune wall time vs the same trials in one process
 }
 
 
