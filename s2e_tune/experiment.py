@@ -214,6 +214,8 @@ def run_experiment(cfg: ExperimentConfig) -> pd.DataFrame:
     if cfg.resume and not store.exists(store.path("manifest.json")):
         raise UserError(f"nothing to resume at {cfg.storage.rstrip('/')}/{name}; check --name and --storage")
     datasets = {seed: prepare(cfg.data_spec(seed)) for seed in cfg.seeds}  # bad data stops before Ray
+    # Tune's own console tables are replaced by LineProgress (one line per finished trial)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     init_ray(cfg)
     try:
         data_info = {str(s): d.info for s, d in datasets.items()}

@@ -37,6 +37,10 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "device": "auto",  # auto | cpu | cuda
     "amp": True,  # bf16 autocast on CUDA; ignored on CPU
     "eval_batch_size": 2048,
+    # test-only fault hooks (never set by the CLI): see trainables.trainable
+    "fault_nan_epoch": None,  # the training loss becomes NaN in this epoch
+    "fault_raise_epoch": None,  # NoisyLabelTrainable raises once in this epoch
+    "fault_marker": None,  # file that records that the raise happened ("once" across restarts)
 }
 
 
@@ -137,7 +141,11 @@ class Trainer:
             res = self.method.rule([lg.float() for lg in logits], yb, keep)
             for opt in self.opts:
                 opt.zero_grad(set_to_none=True)
-            torch.stack(res.losses).sum().backward()
+            total = torch.stack(res.losses).sum()
+            if epoch == self.config.get("fault_nan_epoch"):  # test hook: make this epoch diverge
+                total = total * math.nan
+                res.train_loss = res.train_loss * math.nan
+            total.backward()
             for opt in self.opts:
                 opt.step()
             for k, sel in enumerate(res.selected):
@@ -160,6 +168,8 @@ class Trainer:
         metrics["label_precision_net1"] = precision[0]
         metrics["label_precision_net2"] = precision[1] if n_nets > 1 else math.nan
         metrics["diverged"] = not math.isfinite(train_loss)
+        if metrics["diverged"]:  # NaN weights: report the worst objective, never a lucky argmax
+            metrics.update(val_acc=0.0, val_loss=math.inf)
         metrics["epoch_time_s"] = time.perf_counter() - t0
         return metrics
 

@@ -33,9 +33,23 @@ class NoisyLabelTrainable(tune.Trainable):
         self.trainer = Trainer(config, data)
 
     def step(self) -> dict[str, Any]:
+        self._maybe_fault(self.trainer.epoch + 1)
         metrics = self.trainer.train_epoch()
         metrics["done"] = metrics["diverged"] or self.trainer.epoch >= self.trainer.epochs
         return metrics
+
+    def _maybe_fault(self, epoch: int) -> None:
+        """Test hook: raise in epoch ``fault_raise_epoch``; with ``fault_marker`` only the first time."""
+        cfg = self.trainer.config
+        if cfg.get("fault_raise_epoch") != epoch:
+            return
+        marker = cfg.get("fault_marker")
+        if marker:
+            if os.path.exists(marker):
+                return
+            with open(marker, "w") as f:
+                f.write(f"fault at epoch {epoch}\n")
+        raise RuntimeError(f"injected fault at epoch {epoch} (fault_raise_epoch test hook)")
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
         torch.save(self.trainer.state_dict(), os.path.join(checkpoint_dir, CHECKPOINT_FILE))
