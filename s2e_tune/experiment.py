@@ -59,17 +59,20 @@ class LineProgress(tune.Callback):
         print(f"[{self.label}] trial {trial.trial_id} failed: see {trial.path}", file=self.stream, flush=True)
 
 
-def check_local_storage(cfg: ExperimentConfig) -> None:
-    if "://" in cfg.storage:
-        return
-    root = Path(cfg.storage).resolve()
+def check_storage(cfg: ExperimentConfig) -> None:
+    """Write and delete a probe file under ``--storage`` (a directory or s3://...) before anything runs."""
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-test-{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"storage {root} is not writable ({exc.strerror}); pass --storage DIR you can write") from None
+        if "://" not in cfg.storage:
+            Path(cfg.storage).resolve().mkdir(parents=True, exist_ok=True)
+        store = Store.from_uri(cfg.storage)
+        probe = store.path(f".write-test-{os.getpid()}")
+        store.write_bytes(probe, b"ok")
+        store.fs.delete_file(probe)
+    except (OSError, ValueError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise UserError(
+            f"storage {cfg.storage} is not writable ({reason}); pass --storage DIR or s3://bucket/prefix you can write"
+        ) from None
 
 
 def init_ray(cfg: ExperimentConfig) -> None:
@@ -208,7 +211,7 @@ def experiment_name(cfg: ExperimentConfig) -> str:
 def run_experiment(cfg: ExperimentConfig) -> pd.DataFrame:
     """Validate, start Ray, run every (seed, searcher) search; write and print the summary."""
     cfg.validate()
-    check_local_storage(cfg)
+    check_storage(cfg)
     name = experiment_name(cfg)
     store = Store.from_uri(f"{cfg.storage.rstrip('/')}/{name}")
     if cfg.resume and not store.exists(store.path("manifest.json")):
