@@ -42,6 +42,7 @@ EPOCH_SCHEMA_FIXED = [
     ("diverged", pa.bool_()),
     ("time_this_iter_s", pa.float64()),
     ("timestamp", pa.timestamp("s", tz="UTC")),
+    ("node_id", pa.string()),  # the Ray node the epoch ran on
 ]
 
 
@@ -109,6 +110,7 @@ class ParquetLogger(tune.Callback):
             "diverged": bool(result.get("diverged", False)),
             "time_this_iter_s": _float(result.get("time_this_iter_s")),
             "timestamp": int(result.get("timestamp", time.time())),
+            "node_id": str(result.get("node_id", "")),
             **flat_config(trial.config),
         }
         ordered = [rows[e] for e in sorted(rows)]

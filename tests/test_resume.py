@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 
-import pandas as pd
 import pytest
 
 from results.store import Store
@@ -64,7 +63,7 @@ def test_sigkilled_search_resumes_to_the_same_result_shape(tmp_path, storage, da
     store = Store.from_uri(f"{storage}/R")
     epochs = read_epochs(store)
     assert not epochs.duplicated(["searcher", "seed", "trial_id", "epoch"]).any()
-    trials = pd.read_parquet(store.path("trials.parquet"))
+    trials = store.read_table(store.path("trials.parquet")).to_pandas()
     for searcher in SEARCHERS.split(","):
         mine = trials[trials["searcher"] == searcher]
         assert len(mine) == TRIALS, mine

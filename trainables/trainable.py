@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import ray
 import torch
 from ray import tune
 
@@ -31,11 +32,13 @@ class NoisyLabelTrainable(tune.Trainable):
         if data is None:
             raise ValueError("NoisyLabelTrainable needs data: use tune.with_parameters(..., data=...)")
         self.trainer = Trainer(config, data)
+        self._node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
 
     def step(self) -> dict[str, Any]:
         self._maybe_fault(self.trainer.epoch + 1)
         metrics = self.trainer.train_epoch()
         metrics["done"] = metrics["diverged"] or self.trainer.epoch >= self.trainer.epochs
+        metrics["node_id"] = self._node_id
         return metrics
 
     def _maybe_fault(self, epoch: int) -> None:

@@ -1,0 +1,71 @@
+"""A real multi-node Ray cluster (ray.cluster_utils.Cluster): placement across nodes and node loss."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+from ray.cluster_utils import Cluster
+
+from results.store import Store
+from results.tables import read_epochs
+from s2e_tune.run import main
+
+
+@pytest.fixture
+def cluster():
+    c = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    worker = c.add_node(num_cpus=1, num_gpus=1)  # a fake GPU count: enough for the placement check
+    c.wait_for_nodes()
+    yield c, worker
+    c.shutdown()
+
+
+def small_config(tmp_path):
+    f = tmp_path / "small.yaml"
+    f.write_text("mnist1d_samples: 1000\n")
+    return str(f)
+
+
+@pytest.mark.slow
+def test_search_through_address_runs_trials_on_both_nodes(cluster, tmp_path, data_dir, capsys):
+    c, _ = cluster
+    argv = ["--config", small_config(tmp_path), "--address", c.address, "--searcher", "s2e", "--trials", "4",
+            "--epochs", "2", "--samples-per-round", "2", "--storage", str(tmp_path / "out"), "--name", "c",
+            "--data-dir", str(data_dir), "--quiet"]
+    assert main([*argv, "--gpus", "2"]) == 2  # the cluster has one (fake) GPU
+    assert "has 1 GPUs" in capsys.readouterr().err
+    assert main(argv) == 0
+    epochs = read_epochs(Store.from_uri(str(tmp_path / "out" / "c")))
+    assert epochs["trial_id"].nunique() == 4
+    assert epochs["node_id"].nunique() == 2  # both nodes trained
+
+
+@pytest.mark.slow
+def test_losing_a_worker_node_mid_search_does_not_lose_the_search(cluster, tmp_path, data_dir):
+    c, worker = cluster
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "s2e_tune.run", "--config", small_config(tmp_path), "--address", c.address,
+           "--searcher", "random", "--trials", "4", "--epochs", "4", "--storage", str(out), "--name", "n",
+           "--data-dir", str(data_dir), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = Store.from_uri(str(out / "n"))
+    deadline = time.time() + 240
+    on_worker = False
+    while not on_worker and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.3)
+        try:
+            epochs = read_epochs(store)
+        except Exception:  # a part file being replaced right now
+            continue
+        on_worker = not epochs.empty and (epochs["node_id"] == worker.node_id).any()
+    assert on_worker, "no trial reached the worker node"
+    c.remove_node(worker)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    trials = store.read_table(store.path("trials.parquet")).to_pandas()
+    assert len(trials) == 4
+    assert (trials["epochs_run"] == 4).all() and (trials["status"] == "TERMINATED").all()
+    epochs = read_epochs(store)
+    assert not epochs.duplicated(["trial_id", "epoch"]).any()
+    assert set(epochs["node_id"]) > {worker.node_id}  # work continued on the head node
