@@ -95,6 +95,7 @@ def init_ray(cfg: ExperimentConfig) -> None:
         if cfg.gpus > have:
             raise UserError(f"--gpus {cfg.gpus:g} but this machine has {have} CUDA GPUs; lower --gpus or use --address")
     ray.init(
+        address="local",  # always a new local instance, never another run's cluster left on this machine
         num_cpus=os.cpu_count(),
         num_gpus=int(math.ceil(cfg.gpus)),
         include_dashboard=False,
