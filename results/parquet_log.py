@@ -138,3 +138,17 @@ class ParquetLogger(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._finish(trial, "ERROR")
+
+    def on_experiment_end(self, trials, **info):
+        """Drop part files of trials that Tune does not know (started after the last experiment
+        snapshot of a driver that then died; the resumed search replaced them), and write the
+        end-status row of trials that ended without a complete/error event."""
+        known = {t.trial_id for t in trials}
+        for t in trials:  # trials ended by a search-wide stop (the epoch budget) get no complete event
+            if t.trial_id in self.rows and not self.store.exists(self._part("trials", t.trial_id)):
+                self._finish(t, "ERROR" if t.status == "ERROR" else "TERMINATED")
+        for kind in ("epochs", "trials"):
+            for path in self.store.list_files(self.store.path(partition(kind, self.searcher, self.seed))):
+                trial_id = path.rsplit("/part-", 1)[-1].removesuffix(".parquet")
+                if trial_id not in known:
+                    self.store.fs.delete_file(path)

@@ -51,6 +51,7 @@ class ExperimentConfig:
     storage: str = "s2e-results"
     name: str | None = None
     resume: bool = False
+    wandb: str = "auto"  # auto: online with an API key, else offline; or online | offline | off
     quiet: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # test hooks; never set by flags
 
@@ -88,6 +89,15 @@ class ExperimentConfig:
     def budget_epochs(self) -> int:
         """The epoch budget every searcher of one seed gets: trials x epochs."""
         return self.trials * self.epochs
+
+    @property
+    def wandb_mode(self) -> str:
+        """``auto`` resolved: online when W&B finds an API key, else offline."""
+        if self.wandb != "auto":
+            return self.wandb
+        from results.wandb_log import has_api_key
+
+        return "online" if has_api_key() else "offline"
 
     def data_spec(self, seed: int) -> DataSpec:
         return DataSpec(
@@ -156,6 +166,8 @@ class ExperimentConfig:
             )
         if self.trial_gpus > 1 and self.trial_gpus != int(self.trial_gpus):
             raise UserError(f"--gpus-per-trial {self.trial_gpus}: above 1 it must be a whole number")
+        if self.wandb not in ("auto", "online", "offline", "off"):
+            raise UserError(f"--wandb must be auto, online, offline or off, got {self.wandb!r}")
         if self.resume and not self.name:
             raise UserError("--resume needs --name NAME of the experiment to continue")
         self.data_spec(self.seeds[0]).validate()

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,14 +24,18 @@ import pyarrow as pa
 import ray
 from ray import tune
 
+from results.analysis import write_s2e_history_from_state
 from results.manifest import write_manifest
 from results.parquet_log import ParquetLogger
 from results.store import Store
 from results.tables import write_trials
+from results.wandb_log import check_wandb_mode, log_summary_run, wandb_callback
 from s2e_tune.config import ExperimentConfig
 from s2e_tune.data import prepare
 from s2e_tune.errors import UserError
+from s2e_tune.report import build_report
 from s2e_tune.search_algs import METRIC, MODE, build_search
+from s2e_tune.spaces import get_space
 
 
 class LineProgress(tune.Callback):
@@ -104,6 +110,32 @@ def init_ray(cfg: ExperimentConfig) -> None:
     )
 
 
+def trial_dirname(trial) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def local_dir(store: Store) -> str:
+    """A local directory for files that tools need on local disk (W&B offline runs)."""
+    if store.is_local:
+        return store.root
+    return str(Path(tempfile.gettempdir()) / "s2e-tune" / store.root.replace("/", "_"))
+
+
+def wandb_tags(cfg: ExperimentConfig, searcher: str | None = None) -> list[str]:
+    tags = [cfg.dataset, f"{cfg.noise}{round(cfg.noise_rate * 100)}", cfg.method]
+    return tags + ([searcher] if searcher else [])
+
+
+def newest_searcher_state(store: Store, label: str) -> dict[str, Any] | None:
+    """The searcher state Tune saved last in the experiment ``label`` (fresh or resumed search)."""
+    files = store.list_files(store.path(label), suffix=".pkl")
+    files = [f for f in files if f.rsplit("/", 1)[-1].startswith("searcher-state-")]
+    if not files:
+        return None
+    newest = max(files, key=lambda f: store.fs.get_file_info(f).mtime)
+    return pickle.loads(store.read_bytes(newest))
+
+
 def run_search(cfg: ExperimentConfig, store: Store, searcher: str, seed: int, data) -> None:
     """One Tune experiment: ``searcher`` on the data of ``seed``; skipped if already finished."""
     from trainables.trainable import NoisyLabelTrainable
@@ -121,6 +153,16 @@ def run_search(cfg: ExperimentConfig, store: Store, searcher: str, seed: int, da
     plan = build_search(searcher, cfg, seed)
     total = plan.num_samples if plan.stopper is None else cfg.trials
     callbacks: list[tune.Callback] = [ParquetLogger(store, searcher, seed)]
+    wandb_cb = wandb_callback(
+        cfg.wandb_mode,
+        store.root.rsplit("/", 1)[-1],
+        searcher,
+        seed,
+        tags=wandb_tags(cfg, searcher),
+        local_dir=local_dir(store),
+    )
+    if wandb_cb is not None:
+        callbacks.append(wandb_cb)
     if not cfg.quiet:
         callbacks.append(LineProgress(f"{searcher} seed {seed}", total))
     fs = None if store.is_local else store.fs
@@ -132,7 +174,9 @@ def run_search(cfg: ExperimentConfig, store: Store, searcher: str, seed: int, da
         callbacks=callbacks,
         verbose=0,
         failure_config=tune.FailureConfig(max_failures=2),
-        checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=1),
+        checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=2),
+        # keep the experiment snapshot on remote storage fresh: it is what --resume restores
+        sync_config=tune.SyncConfig(sync_period=5),
     )
     tune_path = store.path(label)
     if cfg.resume and tune.Tuner.can_restore(tune_path, storage_filesystem=fs):
@@ -148,10 +192,15 @@ def run_search(cfg: ExperimentConfig, store: Store, searcher: str, seed: int, da
                 scheduler=plan.scheduler,
                 num_samples=plan.num_samples,
                 reuse_actors=False,
+                trial_dirname_creator=trial_dirname,
             ),
             run_config=run_config,
         )
     tuner.fit()
+    if searcher == "s2e":  # how p_theta moved, for schedules.png
+        state = newest_searcher_state(store, label)
+        if state is not None:
+            write_s2e_history_from_state(store, seed, state, fixed=get_space(cfg.space).fixed)
     store.write_bytes(done, b"done\n")
 
 
@@ -212,6 +261,7 @@ def experiment_name(cfg: ExperimentConfig) -> str:
 def run_experiment(cfg: ExperimentConfig) -> pd.DataFrame:
     """Validate, start Ray, run every (seed, searcher) search; write and print the summary."""
     cfg.validate()
+    check_wandb_mode(cfg.wandb_mode)
     check_storage(cfg)
     name = experiment_name(cfg)
     store = Store.from_uri(f"{cfg.storage.rstrip('/')}/{name}")
@@ -235,6 +285,18 @@ def run_experiment(cfg: ExperimentConfig) -> pd.DataFrame:
     if not cfg.quiet:
         print()
     print(format_table(summary))
+    report = build_report(store)
+    log_summary_run(
+        cfg.wandb_mode,
+        name,
+        report.summary,
+        report.images,
+        tags=wandb_tags(cfg),
+        local_dir=local_dir(store),
+        config=cfg.to_dict(),
+    )
     where = f"{cfg.storage.rstrip('/')}/{name}" if "://" in cfg.storage else store.root
-    print(f"\nresults: {where}")
+    print(f"\nresults: {where} (plots/, trials.parquet, epochs/, manifest.json)")
+    if cfg.wandb_mode == "offline":
+        print(f"W&B offline runs: wandb sync {local_dir(store)}/wandb/offline-run-*")
     return summary

@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=S, help="results root: a directory or s3://bucket/prefix [s2e-results]")
     p.add_argument("--name", default=S, help="experiment name under the storage root [timestamp-dataset-noise]")
     p.add_argument("--resume", action="store_true", default=S, help="continue the experiment --name")
+    p.add_argument(
+        "--wandb", default=S, choices=["auto", "online", "offline", "off"],
+        help="W&B logging; auto = online with an API key, else offline files under the results [auto]",
+    )
     p.add_argument("--quiet", action="store_true", default=S, help="no per-trial progress lines")
     return p
 

@@ -32,7 +32,7 @@ def test_search_through_address_runs_trials_on_both_nodes(cluster, tmp_path, dat
     c, _ = cluster
     argv = ["--config", small_config(tmp_path), "--address", c.address, "--searcher", "s2e", "--trials", "4",
             "--epochs", "2", "--samples-per-round", "2", "--storage", str(tmp_path / "out"), "--name", "c",
-            "--data-dir", str(data_dir), "--quiet"]
+            "--data-dir", str(data_dir), "--quiet", "--wandb", "off"]
     assert main([*argv, "--gpus", "2"]) == 2  # the cluster has one (fake) GPU
     assert "has 1 GPUs" in capsys.readouterr().err
     assert main(argv) == 0
@@ -47,7 +47,7 @@ def test_losing_a_worker_node_mid_search_does_not_lose_the_search(cluster, tmp_p
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "s2e_tune.run", "--config", small_config(tmp_path), "--address", c.address,
            "--searcher", "random", "--trials", "4", "--epochs", "4", "--storage", str(out), "--name", "n",
-           "--data-dir", str(data_dir), "--quiet"]
+           "--data-dir", str(data_dir), "--quiet", "--wandb", "off"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     store = Store.from_uri(str(out / "n"))
     deadline = time.time() + 240

@@ -54,7 +54,7 @@ def test_diverging_training_reports_the_worst_objective_and_stops(small_data):
 def test_trials_that_keep_failing_or_diverge_do_not_stop_the_search(tmp_path, data_dir):
     base = ExperimentConfig(
         searchers=("s2e",), trials=2, epochs=2, samples_per_round=2, mnist1d_samples=1000,
-        data_dir=str(data_dir), storage=str(tmp_path), quiet=True,
+        data_dir=str(data_dir), storage=str(tmp_path), quiet=True, wandb="off",
     )
     failing = run_experiment(base.replace(name="fail", extra={"train": {"fault_raise_epoch": 2}}))
     diverging = run_experiment(base.replace(name="nan", extra={"train": {"fault_nan_epoch": 1}}))

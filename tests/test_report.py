@@ -29,12 +29,14 @@ from results.analysis import (
     step_on_grid,
     summary_table,
     write_s2e_history,
+    write_s2e_history_from_state,
+    write_s2e_history_of,
 )
 from results.parquet_log import epoch_table, partition
 from results.plots import distinct_colors
 from results.store import Store
 from results.tables import build_trials, read_epochs
-from s2e_tune.report import build_report, main, make_report
+from s2e_tune.report import main, make_report
 
 T0 = 1_800_000_000  # seconds
 S2E_CFG = {
@@ -85,7 +87,7 @@ MANIFEST = {
 }
 
 
-def write_results(root: Path, manifest: bool = True) -> Store:
+def write_results(root: Path | str, manifest: bool = True) -> Store:
     store = Store.from_uri(str(root))
     for (searcher, seed), trials in TRIALS.items():
         step = 1.0 if searcher == "s2e" else 0.5
@@ -218,8 +220,8 @@ def test_summary_table_mean_and_se_over_seeds(results_dir):
 
 # ------------------------------------------------------------------------------ S2E history
 def _history(rounds: int = 3):
-    from searchers.relaxation import S2E, FloatParam
     from s2e_tune.spaces import get_space
+    from searchers.relaxation import S2E, FloatParam
 
     params = [FloatParam(p.name, p.low, p.high, p.log) for p in get_space("s2e").params]
     core = S2E(params, samples_per_round=3, seed=0, maximize=True)
@@ -251,6 +253,29 @@ def test_s2e_history_round_trip_is_strict_json(tmp_path):
     assert read_s2e_history(store, 4) is None
 
 
+def test_s2e_history_from_the_searchers_saved_state(tmp_path):
+    """The dict Tune pickles for an S2ESearcher (searcher-state-*.pkl) gives the same file."""
+    from s2e_tune.spaces import get_space
+    from searchers.relaxation import FloatParam
+    from searchers.s2e import S2ESearcher
+
+    params = [FloatParam(p.name, p.low, p.high, p.log) for p in get_space("s2e").params]
+    searcher = S2ESearcher(params, metric="val_acc", mode="max", samples_per_round=2, seed=0)
+    for r in range(2):
+        ids = [f"t{r}{k}" for k in range(2)]
+        configs = [searcher.suggest(i) for i in ids]
+        for i, c in zip(ids, configs, strict=True):
+            searcher.on_trial_complete(i, {"val_acc": math.nan if i == "t00" else c["w1"]})
+    store = Store.from_uri(str(tmp_path / "exp"))
+    write_s2e_history_from_state(store, 0, searcher.get_state(), fixed={"schedule": "s2e"})
+    from_state = read_s2e_history(store, 0)
+    write_s2e_history_of(store, 0, searcher, fixed={"schedule": "s2e"})
+    assert read_s2e_history(store, 0) == from_state
+    assert len(from_state["rounds"]) == 2 and from_state["rounds"][0]["values"][0] is None
+    assert [p["name"] for p in from_state["params"]] == [p.name for p in params]
+    assert write_s2e_history_from_state(store, 1, S2ESearcher(params).get_state()) is None
+
+
 # ------------------------------------------------------------------------------ report / CLI
 def _check_png(path: Path, min_kb: int = 20, min_colors: int = 40) -> None:
     assert path.stat().st_size > min_kb * 1024, f"{path.name} is suspiciously small"
@@ -280,8 +305,6 @@ def test_make_report_to_out_dir_and_without_manifest(tmp_path):
     for p in paths.values():
         assert Path(p).parent == tmp_path / "rep" and Path(p).exists()
     assert not (tmp_path / "exp" / "plots").exists()
-    rep = build_report(str(tmp_path / "exp"), out=tmp_path / "rep2")
-    assert rep.manifest is None and len(rep.summary) == 2
 
 
 def test_cli_several_dirs_with_out(tmp_path, capsys):
@@ -325,6 +348,18 @@ def test_bad_dir_as_a_process_prints_no_traceback(tmp_path):
     assert p.returncode == 2
     assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith("error: ")
     assert "Traceback" not in p.stderr
+
+
+@pytest.mark.slow
+def test_report_reads_and_writes_s3(s3_server, capsys):
+    uri = f"s3://{s3_server['bucket']}/reports/exp"
+    store = write_results(uri)
+    assert not store.is_local
+    assert main([uri]) == 0
+    assert "0.6750 ± 0.0250" in capsys.readouterr().out
+    for name in ("search_efficiency.png", "label_precision.png", "schedules.png", "summary.md", "summary.csv"):
+        assert store.exists(store.path("plots", name)), name
+    assert len(store.read_bytes(store.path("plots", "search_efficiency.png"))) > 20 * 1024
 
 
 def test_report_does_not_import_torch(results_dir):

@@ -21,7 +21,7 @@ def command(tmp_path, storage, data_dir, *extra):
     return [
         sys.executable, "-m", "s2e_tune.run", "--config", str(cfg), "--searcher", SEARCHERS,
         "--trials", str(TRIALS), "--epochs", str(EPOCHS), "--samples-per-round", "2",
-        "--storage", storage, "--name", "R", "--data-dir", str(data_dir), "--quiet", *extra,
+        "--storage", storage, "--name", "R", "--data-dir", str(data_dir), "--quiet", "--wandb", "off", *extra,
     ]
 
 

@@ -64,9 +64,7 @@ class Trainer:
         self.device = resolve_device(cfg["device"])
         self.amp = bool(cfg["amp"]) and self.device.type == "cuda"
         self.keep_curve = (
-            keep_ratio_curve(cfg, self.epochs, float(cfg["r_min"]))
-            if self.method.selects
-            else np.ones(self.epochs)
+            keep_ratio_curve(cfg, self.epochs, float(cfg["r_min"])) if self.method.selects else np.ones(self.epochs)
         )
         torch.manual_seed(int(cfg["seed"]))
         self.shuffle_gen = torch.Generator().manual_seed(int(cfg["seed"]) + 1)
@@ -78,6 +76,7 @@ class Trainer:
         self.opts = [torch.optim.Adam(n.parameters(), lr=float(cfg["lr"])) for n in self.nets]
         self._load_tensors(data)
         self.epoch = 0
+        self.last_metrics: dict[str, Any] | None = None
 
     def _load_tensors(self, data: PreparedData) -> None:
         dev = self.device
@@ -171,7 +170,13 @@ class Trainer:
         if metrics["diverged"]:  # NaN weights: report the worst objective, never a lucky argmax
             metrics.update(val_acc=0.0, val_loss=math.inf)
         metrics["epoch_time_s"] = time.perf_counter() - t0
+        self.last_metrics = metrics
         return metrics
+
+    @property
+    def finished(self) -> bool:
+        """All epochs run, or training diverged."""
+        return self.epoch >= self.epochs or bool(self.last_metrics and self.last_metrics["diverged"])
 
     @torch.no_grad()
     def _predict(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -207,6 +212,7 @@ class Trainer:
             "opts": [o.state_dict() for o in self.opts],
             "shuffle_gen": self.shuffle_gen.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "last_metrics": self.last_metrics,
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
@@ -214,6 +220,7 @@ class Trainer:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.epoch = int(state["epoch"])
+        self.last_metrics = state.get("last_metrics")
         for net, s in zip(self.nets, state["nets"], strict=True):
             net.load_state_dict(s)
         for opt, s in zip(self.opts, state["opts"], strict=True):

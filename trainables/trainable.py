@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pyarrow.fs as pafs
 import ray
 import torch
 from ray import tune
@@ -18,6 +19,23 @@ from s2e_tune.data import PreparedData
 from trainables.engine import Trainer
 
 CHECKPOINT_FILE = "trainer.pt"
+
+
+def _exists(fs: pafs.FileSystem, path: str) -> bool:
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def _newest_checkpoint(fs: pafs.FileSystem, trial_dir: str) -> str | None:
+    """The highest-numbered ``checkpoint_*`` directory that holds a trainer state."""
+    if not _exists(fs, trial_dir):
+        return None
+    dirs = [
+        i.path
+        for i in fs.get_file_info(pafs.FileSelector(trial_dir))
+        if i.type == pafs.FileType.Directory and i.base_name.startswith("checkpoint_")
+    ]
+    complete = [d for d in dirs if _exists(fs, f"{d}/{CHECKPOINT_FILE}")]
+    return max(complete, key=lambda d: d.rsplit("_", 1)[-1]) if complete else None
 
 
 class NoisyLabelTrainable(tune.Trainable):
@@ -35,9 +53,13 @@ class NoisyLabelTrainable(tune.Trainable):
         self._node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
 
     def step(self) -> dict[str, Any]:
+        if self.trainer.finished and self.trainer.last_metrics is not None:
+            # restored from a checkpoint written after its last epoch (the driver died before it
+            # recorded the end): report that epoch again instead of training past the budget
+            return {**self.trainer.last_metrics, "done": True, "node_id": self._node_id}
         self._maybe_fault(self.trainer.epoch + 1)
         metrics = self.trainer.train_epoch()
-        metrics["done"] = metrics["diverged"] or self.trainer.epoch >= self.trainer.epochs
+        metrics["done"] = self.trainer.finished
         metrics["node_id"] = self._node_id
         return metrics
 
@@ -61,3 +83,19 @@ class NoisyLabelTrainable(tune.Trainable):
         path = os.path.join(checkpoint_dir, CHECKPOINT_FILE)
         state = torch.load(path, map_location=self.trainer.device, weights_only=False)
         self.trainer.load_state_dict(state)
+        self._iteration = self.trainer.epoch  # one step = one epoch, whatever checkpoint was used
+
+    def restore(self, checkpoint_path: Any) -> None:
+        """Restore, falling back to the trial's newest checkpoint when the one Tune asks for is gone.
+
+        Tune's experiment snapshot can lag behind the trial: after a driver crash it may
+        name a checkpoint that ``CheckpointConfig(num_to_keep)`` has already deleted. A
+        newer checkpoint of the same trial is then the state an uninterrupted run had.
+        """
+        ckpt = getattr(checkpoint_path, "checkpoint", checkpoint_path)
+        if not isinstance(ckpt, tune.Checkpoint) or _exists(ckpt.filesystem, ckpt.path):
+            return super().restore(checkpoint_path)
+        newest = _newest_checkpoint(ckpt.filesystem, ckpt.path.rsplit("/", 1)[0])
+        if newest is None:  # nothing left: start the trial afresh (its epochs are rewritten)
+            return None
+        return super().restore(tune.Checkpoint(newest, filesystem=ckpt.filesystem))

@@ -1,0 +1,353 @@
+"""``python -m s2e_tune.report RESULTS_DIR [RESULTS_DIR ...] [--out DIR] [--wandb-report]``
+
+Rebuild the figures and the summary of a finished (or interrupted) run from its
+Parquet and JSON files alone (``epochs/``, ``trials/``, ``manifest.json``,
+``s2e/seed=<k>/history.json``); no Ray, no torch, no Tune directories.
+
+For each RESULTS_DIR (a directory or an ``s3://bucket/prefix`` URI) it writes,
+to ``RESULTS_DIR/plots/`` or to ``--out`` (``--out/<name>/`` when several
+RESULTS_DIRs are given):
+
+  search_efficiency.png  best-so-far val_acc and the test accuracy of that trial
+                         vs. cumulative epochs and training time, mean ± s.e. over seeds
+  label_precision.png    label precision / test accuracy per epoch of each searcher's best trial
+  schedules.png          R(t) of each searcher's best configuration, Co-teaching's default,
+                         and S2E's mean schedule per round
+  summary.md             per searcher (mean ± s.e. over seeds) and per seed: best val_acc,
+                         its test accuracy and label precision, cost; best-so-far at
+                         25/50/100 % of the epoch budget; budget to match random's final best
+  summary.csv            the per-searcher table (mean and s.e. columns)
+
+and prints the per-searcher summary table.  ``--wandb-report`` also builds a W&B
+Report (needs the optional package wandb-workspaces and a W&B API key; otherwise
+one line says why it was skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from results.analysis import (
+    budget_to_match,
+    budget_values,
+    markdown_table,
+    per_seed_table,
+    read_s2e_history,
+    s2e_history_seeds,
+    search_efficiency,
+    summary_table,
+)
+from results.store import Store
+from results.tables import build_trials, read_epochs
+from s2e_tune.errors import UserError
+
+FILES = ("search_efficiency", "label_precision", "schedules", "summary_md", "summary_csv")
+
+
+def _store(store_or_uri: Store | str | os.PathLike) -> tuple[Store, str]:
+    if isinstance(store_or_uri, Store):
+        return store_or_uri, store_or_uri.root
+    uri = str(store_or_uri)
+    try:
+        store = Store.from_uri(uri)
+    except Exception as exc:  # noqa: BLE001 - bad scheme, unreachable bucket, ...
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"cannot open results at {uri} ({first})") from None
+    return store, uri
+
+
+def read_manifest(store: Store) -> dict[str, Any] | None:
+    path = store.path("manifest.json")
+    if not store.exists(path):
+        return None
+    try:
+        return json.loads(store.read_bytes(path))
+    except (OSError, ValueError):
+        return None
+
+
+def load_results(store: Store, where: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any] | None]:
+    """Epoch rows, trial rows and manifest; :class:`UserError` when there are none."""
+    try:
+        if not store.exists(store.root):
+            raise UserError(f"no results directory at {where}; pass the <storage>/<name> directory of a run")
+        epochs = read_epochs(store)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - unreadable files, permissions, network
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"cannot read results at {where} ({first})") from None
+    if epochs.empty:
+        raise UserError(
+            f"no Parquet results under {where}/epochs/; pass the <storage>/<name> directory of a "
+            "python -m s2e_tune.run experiment"
+        )
+    return epochs, build_trials(store), read_manifest(store)
+
+
+def _budget(manifest: dict[str, Any] | None) -> tuple[int | None, float | None]:
+    cfg = (manifest or {}).get("config") or {}
+    epochs = cfg.get("epochs")
+    trials = cfg.get("trials")
+    full = int(epochs) if epochs else None
+    budget = float(epochs) * float(trials) if epochs and trials else None
+    return full, budget
+
+
+def summary_markdown(
+    summary: pd.DataFrame,
+    seeds: pd.DataFrame,
+    budget_df: pd.DataFrame,
+    match: pd.DataFrame,
+    manifest: dict[str, Any] | None,
+    budget: float | None,
+) -> str:
+    from results.plots import describe
+
+    desc = describe(manifest)
+    name = (manifest or {}).get("name")
+    lines = [f"# s2e-tune summary{f': {name}' if name else ''}", ""]
+    if desc:
+        lines += [desc, ""]
+    lines += [
+        "## Per searcher (mean ± s.e. over seeds)",
+        "",
+        "best_val_acc: best `val_acc` at the last epoch (full-length trials when there are any); "
+        "test_acc and label_precision: of that trial; trials, epochs_used, train_time_s: per seed. "
+        "val_at_N: mean best-so-far `val_acc` after N % of the epoch budget"
+        + (f" ({budget:g} epochs)" if budget else "")
+        + "; budget_to_match_random: first budget fraction at which the mean reaches random's final mean.",
+        "",
+        markdown_table(summary),
+        "",
+        "## Per searcher and seed",
+        "",
+        markdown_table(seeds),
+        "",
+        "## Best-so-far at fractions of the budget (mean ± s.e. over seeds)",
+        "",
+        markdown_table(
+            budget_df[["searcher", "fraction", "x", "val_mean", "val_se", "test_mean", "test_se"]].rename(
+                columns={"x": "epochs"}
+            )
+        ),
+        "",
+    ]
+    if match["target"].notna().any():
+        lines += ["## Budget to match random's final best", "", markdown_table(match), ""]
+    return "\n".join(lines)
+
+
+def _pick_history(store: Store) -> dict[str, Any] | None:
+    for seed in s2e_history_seeds(store):
+        h = read_s2e_history(store, seed)
+        if h and h.get("rounds"):
+            return h
+    return None
+
+
+@dataclass
+class Report:
+    """What :func:`build_report` wrote: ``paths`` (key -> path in the output filesystem),
+    the per-searcher ``summary``, the per-seed table ``seeds``, the ``manifest`` (or None)
+    and the PNG bytes of each figure (``images``, e.g. for ``wandb.Image`` when the
+    results live on S3)."""
+
+    paths: dict[str, str]
+    summary: pd.DataFrame
+    seeds: pd.DataFrame
+    manifest: dict[str, Any] | None
+    images: dict[str, bytes]
+
+
+def make_report(store_or_uri: Store | str | os.PathLike, out: str | os.PathLike | None = None) -> dict[str, str]:
+    """Write the three figures, summary.md and summary.csv of one results directory.
+
+    ``store_or_uri``: a :class:`Store`, a directory or an ``s3://`` URI.  ``out``: a
+    directory (default: ``<results>/plots/`` through the results' own filesystem, so
+    ``s3://`` works).  Returns ``{"search_efficiency", "label_precision", "schedules",
+    "summary_md", "summary_csv"} -> path``.  Raises :class:`UserError` when there are
+    no results.
+    """
+    return build_report(store_or_uri, out).paths
+
+
+def build_report(store_or_uri: Store | str | os.PathLike, out: str | os.PathLike | None = None) -> Report:
+    """:func:`make_report`, also returning the summary table and the manifest."""
+    from results.plots import plot_label_precision, plot_schedules, plot_search_efficiency, png_bytes
+
+    store, where = _store(store_or_uri)
+    epochs, trials, manifest = load_results(store, where)
+    full, budget = _budget(manifest)
+    if full is None and "config.epochs" in epochs.columns and epochs["config.epochs"].notna().any():
+        full = int(epochs["config.epochs"].max())
+    eff = search_efficiency(epochs, full_epochs=full, x_max={"epochs": budget} if budget else None)
+    summary = summary_table(trials, full, efficiency=eff, budget=budget)
+    seeds = per_seed_table(trials, full)
+    bv = budget_values(eff, budget)
+    match = budget_to_match(eff, "random", budget)
+
+    if out is None:
+        out_store, out_root = store, store.path("plots")
+    else:
+        out_store = Store.from_uri(str(out))
+        out_root = out_store.root
+    paths = {
+        k: f"{out_root}/{f}"
+        for k, f in zip(
+            FILES,
+            ("search_efficiency.png", "label_precision.png", "schedules.png", "summary.md", "summary.csv"),
+            strict=True,
+        )
+    }
+    figures = {
+        "search_efficiency": plot_search_efficiency(eff, manifest, budget),
+        "label_precision": plot_label_precision(epochs, trials, manifest, full),
+        "schedules": plot_schedules(epochs, trials, manifest, full, _pick_history(store)),
+    }
+    images = {key: png_bytes(fig) for key, fig in figures.items()}
+    for key, png in images.items():
+        out_store.write_bytes(paths[key], png)
+    md = summary_markdown(summary, seeds, bv, match, manifest, budget)
+    out_store.write_bytes(paths["summary_md"], md.encode())
+    buf = io.StringIO()
+    summary.to_csv(buf, index=False)
+    out_store.write_bytes(paths["summary_csv"], buf.getvalue().encode())
+    return Report(paths, summary, seeds, manifest, images)
+
+
+# ------------------------------------------------------------------------------ W&B report
+def wandb_report(summary: pd.DataFrame, manifest: dict[str, Any] | None, project: str | None = None) -> str:
+    """Build a W&B Report of the experiment; returns one line saying what happened."""
+    from results.wandb_log import has_api_key, project_name
+
+    try:
+        import wandb_workspaces.reports.v2 as wr
+    except ImportError:
+        return "W&B report skipped: the optional package wandb-workspaces is not installed (pip install it)"
+    if os.environ.get("WANDB_MODE") in ("offline", "disabled"):
+        return f"W&B report skipped: WANDB_MODE={os.environ['WANDB_MODE']}; a report needs the W&B server"
+    if not has_api_key():
+        return "W&B report skipped: no W&B API key (run `wandb login` or set WANDB_API_KEY)"
+    name = (manifest or {}).get("name") or "s2e-tune"
+    proj = project_name(project)
+    try:
+        import wandb
+
+        entity = os.environ.get("WANDB_ENTITY") or wandb.Api().default_entity
+        quoted = name.replace("'", "\\'")
+        runset = wr.Runset(
+            entity=entity,
+            project=proj,
+            name=name,
+            filters=f"Config('experiment') = '{quoted}'",  # set by results.wandb_log on every run
+            groupby=["config.searcher"],
+        )
+        from results.analysis import markdown_table
+
+        report = wr.Report(
+            entity=entity,
+            project=proj,
+            title=f"s2e-tune: {name}",
+            description="Search of Co-teaching's R(t): S2E vs. the usual searchers",
+            blocks=[
+                wr.H1(text=f"s2e-tune: {name}"),
+                wr.MarkdownBlock(text=markdown_table(summary)),
+                wr.PanelGrid(
+                    runsets=[runset],
+                    panels=[
+                        wr.LinePlot(x="epoch", y=["val_acc"], title="val_acc per epoch"),
+                        wr.LinePlot(x="epoch", y=["label_precision"], title="label precision per epoch"),
+                        wr.LinePlot(x="epoch", y=["test_acc"], title="test accuracy per epoch"),
+                        wr.MediaBrowser(media_keys=["search_efficiency"], num_columns=1),
+                    ],
+                ),
+            ],
+        )
+        report.save()
+        return f"W&B report: {report.url}"
+    except Exception as exc:  # noqa: BLE001 - network/auth/API problems: one line, not a traceback
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        return f"W&B report failed: {first}"
+
+
+# ------------------------------------------------------------------------------ CLI
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        raise UserError(f"{message}; see python -m s2e_tune.report --help")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m s2e_tune.report",
+        description=__doc__.split("\n\n")[1],
+        epilog=__doc__.split("\n\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("results", nargs="+", metavar="RESULTS_DIR", help="<storage>/<name> of a run (dir or s3:// URI)")
+    p.add_argument("--out", help="write here instead of RESULTS_DIR/plots/")
+    p.add_argument("--wandb-report", action="store_true", help="also build a W&B Report (needs wandb-workspaces)")
+    return p
+
+
+def _fmt_summary(summary: pd.DataFrame) -> str:
+    cols = ["searcher", "seeds", "best_val_acc", "test_acc", "label_precision", "trials", "epochs_used", "train_time_s"]
+    head = (
+        f"{'searcher':<10} {'seeds':>5} {'best val_acc':>16} {'test_acc':>16} {'label prec':>10} "
+        f"{'trials':>6} {'epochs':>7} {'train s':>8}"
+    )
+    rows = [head, "-" * len(head)]
+
+    def pm(m: float, se: float) -> str:
+        if math.isnan(m):
+            return "–"
+        return f"{m:.4f}" + (f" ± {se:.4f}" if not math.isnan(se) else "")
+
+    for r in summary[cols + ["best_val_acc_se", "test_acc_se"]].itertuples():
+        rows.append(
+            f"{r.searcher:<10} {r.seeds:>5} {pm(r.best_val_acc, r.best_val_acc_se):>16} "
+            f"{pm(r.test_acc, r.test_acc_se):>16} {r.label_precision:>10.3f} {r.trials:>6g} "
+            f"{r.epochs_used:>7g} {r.train_time_s:>8.1f}"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        several = len(args.results) > 1
+        for res in args.results:
+            out = args.out
+            if out is not None and several:
+                out = os.path.join(out, Path(res.rstrip("/")).name or "results")
+            rep = build_report(res, out)
+            paths, summary = rep.paths, rep.summary
+            if several:
+                print(f"== {res}")
+            print(_fmt_summary(summary))
+            names = ", ".join(os.path.basename(p) for p in paths.values())
+            print(f"\nreport: {os.path.dirname(paths['summary_md'])}/ ({names})")
+            if args.wandb_report:
+                print(wandb_report(summary, rep.manifest), file=sys.stderr)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
