@@ -22,7 +22,18 @@ from s2e_tune.noise import check_noise
 from s2e_tune.spaces import SPACES
 
 SEARCHERS = ("s2e", "random", "bo", "tpe", "hyperband", "asha", "bohb")
+REFERENCES = ("default",)  # not searchers: one run of Co-teaching's default schedule per seed
 METHODS = ("standard", "coteaching")
+
+# Presets sit between the defaults and a --config file: defaults < preset < file < flags.
+PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": {"trials": 4, "epochs": 3, "samples_per_round": 2, "mnist1d_samples": 2000},
+    # the seed's setup (Co-teaching experiments): 9-layer CNN, 200 epochs, Adam 1e-3, batch 128;
+    # with --searcher default the schedule is tau = noise rate, c = 1, T_k = 10
+    "paper-mnist": {"dataset": "mnist", "model": "cnn9", "epochs": 200, "batch_size": 128, "lr": 1e-3},
+    "paper-cifar10": {"dataset": "cifar10", "model": "cnn9", "epochs": 200, "batch_size": 128, "lr": 1e-3},
+    "paper-cifar100": {"dataset": "cifar100", "model": "cnn9", "epochs": 200, "batch_size": 128, "lr": 1e-3},
+}
 
 
 @dataclass(frozen=True)
@@ -133,8 +144,10 @@ class ExperimentConfig:
     # ---- validation ---------------------------------------------------------------------
     def validate(self) -> None:
         for s in self.searchers:
-            if s not in SEARCHERS:
-                raise UserError(f"unknown searcher {s!r}; use one of {', '.join(SEARCHERS)}, a comma list or all")
+            if s not in SEARCHERS + REFERENCES:
+                raise UserError(
+                    f"unknown searcher {s!r}; use one of {', '.join(SEARCHERS + REFERENCES)}, a comma list or all"
+                )
         if self.space not in SPACES:
             raise UserError(f"unknown space {self.space!r}; use one of {', '.join(SPACES)}")
         if self.method not in METHODS:
@@ -197,6 +210,14 @@ def parse_seeds(value: Any) -> tuple[int, ...]:
     if any(s < 0 for s in seeds):
         raise UserError(f"--seeds must be non-negative, got {value!r}")
     return tuple(dict.fromkeys(seeds))
+
+
+def preset_values(name: str | None) -> dict[str, Any]:
+    if name is None:
+        return {}
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}; use one of {', '.join(PRESETS)}")
+    return dict(PRESETS[name])
 
 
 def load_config_file(path: str) -> dict[str, Any]:

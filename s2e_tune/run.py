@@ -5,6 +5,8 @@ Examples::
     python -m s2e_tune.run                                  # S2E on MNIST-1D sym-50%, CPU
     python -m s2e_tune.run --searcher s2e,random --seeds 0,1 --trials 8 --epochs 10
     python -m s2e_tune.run --searcher s2e --gpus 8 --gpus-per-trial 0.5 --address auto
+    python -m s2e_tune.run --preset paper-mnist --data-dir ~/data --searcher default --noise pair --noise-rate 0.45
+    python -m s2e_tune.run --searcher s2e --name cmp --resume              # continue an interrupted run
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from s2e_tune.config import SEARCHERS, ExperimentConfig, load_config_file
+from s2e_tune.config import PRESETS, SEARCHERS, ExperimentConfig, load_config_file, preset_values
 from s2e_tune.data.prepare import DATASETS
 from s2e_tune.errors import UserError
 from s2e_tune.spaces import SPACES
@@ -33,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     S = argparse.SUPPRESS
     p.add_argument("--config", help="YAML/JSON file with the same keys as these flags (flags override it)")
-    p.add_argument("--searcher", default=S, help=f"{', '.join(SEARCHERS)}, a comma list, or all [s2e]")
+    p.add_argument("--preset", default=S, help=f"a starting set of keys: {', '.join(PRESETS)}")
+    p.add_argument(
+        "--searcher",
+        default=S,
+        help=f"{', '.join(SEARCHERS)}, a comma list, or all [s2e]; 'default' runs Co-teaching's own schedule once",
+    )
     p.add_argument("--space", default=S, choices=list(SPACES), help="R(t) search space [s2e]")
     p.add_argument("--method", default=S, help="training method: coteaching or standard [coteaching]")
     p.add_argument("--dataset", default=S, help=f"one of {', '.join(DATASETS)} [mnist1d]")
@@ -53,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=S, help="experiment name under the storage root [timestamp-dataset-noise]")
     p.add_argument("--resume", action="store_true", default=S, help="continue the experiment --name")
     p.add_argument(
-        "--wandb", default=S, choices=["auto", "online", "offline", "off"],
+        "--wandb",
+        default=S,
+        choices=["auto", "online", "offline", "off"],
         help="W&B logging; auto = online with an API key, else offline files under the results [auto]",
     )
     p.add_argument("--quiet", action="store_true", default=S, help="no per-trial progress lines")
@@ -62,11 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_config(argv: Sequence[str] | None) -> ExperimentConfig:
     args = vars(build_parser().parse_args(argv))
-    values: dict = {}
     config_file = args.pop("config", None)
-    if config_file:
-        values.update(load_config_file(config_file))
-    values.update(args)
+    from_file = load_config_file(config_file) if config_file else {}
+    preset = args.pop("preset", None) or from_file.pop("preset", None)
+    values = {**preset_values(preset), **from_file, **args}
     return ExperimentConfig.from_mapping(values, source=config_file or "flags")
 
 

@@ -35,6 +35,18 @@ Forms
   ``w1..w4 >= 0`` for the mixing weights, projected onto the simplex by
   ``alpha = w / sum(w)`` (uniform when all are zero).  Every basis has
   ``f_i(0) = 1``, so ``R(0) = 1``.
+* ``s2e-ref`` - a forget-rate space in the style of the S2E authors' public
+  code (12 parameters): ``R(t) = 1 - F(t)`` with
+
+      F(t) = sum_i pi_i g_i(t) - d1 (1 - exp(-t / s1)) - d2 (t / T)^e2
+      g1 = min((t/k1)^c1, 1),  g2 = 1 - exp(-(t/k2)^c2),  g3 = u / (1 + u), u = (t/k3)^c3
+
+  three rising ramps mixed by stick-breaking weights ``pi1 = v1``,
+  ``pi2 = (1 - v1) v2``, ``pi3 = (1 - v1)(1 - v2)``, minus two terms that make
+  the forget rate fall again later in training (so R(t) can rise, the third
+  phase of the seed's "Derive a Search Space" slide).  Keys ``k1..k3``,
+  ``c1..c3``, ``v1, v2``, ``d1, s1, d2, e2``.  This is our reconstruction from
+  the description in issue 5; the authors' exact terms were not available here.
 * ``constant`` - ``R(t) = keep`` (``keep = 1`` is standard training).
 """
 
@@ -97,6 +109,23 @@ def s2e_rate(t: np.ndarray, config: Mapping[str, Any]) -> np.ndarray:
     return total
 
 
+def ref_forget_rate(t: np.ndarray, config: Mapping[str, Any]) -> np.ndarray:
+    """``F(t)`` of the ``s2e-ref`` space (see the module docstring)."""
+    t = np.asarray(t, dtype=float)
+    c = {k: float(v) for k, v in config.items() if isinstance(v, int | float)}
+    u3 = (t / c["k3"]) ** c["c3"]
+    rising = [
+        np.minimum((t / c["k1"]) ** c["c1"], 1.0),
+        1.0 - np.exp(-((t / c["k2"]) ** c["c2"])),
+        u3 / (1.0 + u3),
+    ]
+    v1, v2 = c["v1"], c["v2"]
+    weights = [v1, (1 - v1) * v2, (1 - v1) * (1 - v2)]
+    total = sum(w * g for w, g in zip(weights, rising, strict=True))
+    falling = c["d1"] * (1.0 - np.exp(-t / c["s1"])) + c["d2"] * (t / HORIZON) ** c["e2"]
+    return total - falling
+
+
 def keep_ratio_curve(config: Mapping[str, Any], epochs: int, r_min: float = R_MIN) -> np.ndarray:
     """R for epochs ``1..epochs`` of the schedule described by a flat config dict."""
     t = schedule_time(np.arange(1, epochs + 1), epochs)
@@ -105,10 +134,12 @@ def keep_ratio_curve(config: Mapping[str, Any], epochs: int, r_min: float = R_MI
         r = coteaching_rate(t, float(config["tau"]), float(config["c"]), float(config["t_k"]))
     elif form == "s2e":
         r = s2e_rate(t, config)
+    elif form == "s2e-ref":
+        r = 1.0 - ref_forget_rate(t, config)
     elif form == "constant":
         r = np.full_like(t, float(config.get("keep", 1.0)))
     else:
-        raise ValueError(f"unknown schedule form {form!r}; use coteaching, s2e or constant")
+        raise ValueError(f"unknown schedule form {form!r}; use coteaching, s2e, s2e-ref or constant")
     r = np.nan_to_num(r, nan=r_min, posinf=1.0, neginf=r_min)
     return np.clip(r, r_min, 1.0)
 

@@ -6,6 +6,7 @@ Each searcher sees the same Tune ``param_space`` (the R(t) space of
 same epoch budget ``trials x epochs``:
 
 ==========  =====================================================================
+default     no search: Co-teaching's default schedule (tau = noise rate, c = 1, T_k = 10)
 s2e         ``searchers.s2e.S2ESearcher`` (Algorithm 2), K trials per round
 random      ``BasicVariantGenerator`` (seeded)
 bo          ``BayesOptSearch`` (GP-UCB; log-scaled parameters given as uniform log10)
@@ -29,7 +30,7 @@ from ray import tune
 
 from s2e_tune.config import ExperimentConfig
 from s2e_tune.errors import UserError
-from s2e_tune.spaces import get_space, to_tune
+from s2e_tune.spaces import coteaching_default, get_space, to_tune
 
 METRIC, MODE = "val_acc", "max"
 EARLY_STOPPING = ("hyperband", "asha", "bohb")
@@ -65,6 +66,9 @@ def build_search(name: str, cfg: ExperimentConfig, seed: int) -> SearchPlan:
     param_space = {**cfg.train_config(seed), **to_tune(space, log_as_uniform=(name == "bo"))}
     startup = min(10, max(2, cfg.trials // 4))
     scheduler = None
+    if name == "default":  # reference row: Co-teaching's own schedule, one full-length run
+        fixed = {**cfg.train_config(seed), **coteaching_default(cfg.noise_rate)}
+        return SearchPlan(None, None, 1, fixed, None)
     if name == "s2e":
         from searchers.s2e import S2ESearcher
 

@@ -12,6 +12,9 @@ Ranges (schedule time on the 200-unit reference clock, see ``schedules``):
   (log-uniform), rise amplitude ``a3`` and rise shape ``a4`` (log-uniform) for
   each of the four bases, and four mixing weights ``w_i`` in [0, 1].
   20 parameters.
+* ``s2e-ref``: ramp knees ``k_i`` in [1, 100] and powers ``c_i`` in [0.25, 4]
+  (log), stick-breaking ``v1, v2`` in [0, 1], falling amplitudes ``d1, d2`` in
+  [0, 1], time scale ``s1`` in [1, 200] (log) and power ``e2`` in [0.25, 4] (log).
 * ``coteaching``: ``tau`` in [0, 0.9], ``c`` in [0.25, 4] (log), ``T_k`` in
   [1, 100] reference units (log) - the knobs of Co-teaching's own schedule.
 """
@@ -67,6 +70,21 @@ SPACES: dict[str, Space] = {
         _s2e_params(),
         {"schedule": "s2e"},
         "the 4-basis space of Table 1 (20 parameters)",
+    ),
+    "s2e-ref": Space(
+        "s2e-ref",
+        (
+            *[Param(f"k{i}", 1.0, 100.0, log=True) for i in (1, 2, 3)],
+            *[Param(f"c{i}", 0.25, 4.0, log=True) for i in (1, 2, 3)],
+            Param("v1", 0.0, 1.0),
+            Param("v2", 0.0, 1.0),
+            Param("d1", 0.0, 1.0),
+            Param("s1", 1.0, 200.0, log=True),
+            Param("d2", 0.0, 1.0),
+            Param("e2", 0.25, 4.0, log=True),
+        ),
+        {"schedule": "s2e-ref"},
+        "a 12-parameter forget-rate space: 3 stick-breaking-mixed ramps minus 2 falling terms",
     ),
     "coteaching": Space(
         "coteaching",

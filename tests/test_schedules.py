@@ -31,7 +31,7 @@ def test_coteaching_rate_matches_formula():
     assert np.allclose(coteaching_rate(t, 0.4, 2.0, 5.0), 1 - 0.4 * np.minimum((t / 5) ** 2, 1))
 
 
-@pytest.mark.parametrize("space", ["s2e", "coteaching"])
+@pytest.mark.parametrize("space", ["s2e", "s2e-ref", "coteaching"])
 def test_every_sampled_schedule_is_within_bounds_and_starts_at_one(space):
     rng = np.random.default_rng(0)
     for _ in range(200):
@@ -43,7 +43,7 @@ def test_every_sampled_schedule_is_within_bounds_and_starts_at_one(space):
 
 def test_shape_is_invariant_in_the_epoch_budget():
     rng = np.random.default_rng(1)
-    for space in ("s2e", "coteaching"):
+    for space in ("s2e", "s2e-ref", "coteaching"):
         cfg = random_config(space, rng)
         long, short = keep_ratio_curve(cfg, 200), keep_ratio_curve(cfg, 20)
         # epoch e of a 20-epoch run is at the same schedule time as epoch 10(e-1)+1 of 200
@@ -71,3 +71,12 @@ def test_r_min_clips_and_bad_forms_fail():
     assert keep_ratio(cfg, 50, 50, r_min=0.2) == 0.2
     with pytest.raises(ValueError):
         keep_ratio_curve({"schedule": "nope"}, 10)
+
+
+def test_s2e_ref_can_rise_again_late_in_training():
+    cfg = {"schedule": "s2e-ref", "k1": 5.0, "k2": 10.0, "k3": 10.0, "c1": 1.0, "c2": 1.0, "c3": 1.0,
+           "v1": 1.0, "v2": 0.5, "d1": 0.3, "s1": 100.0, "d2": 0.0, "e2": 1.0}
+    curve = keep_ratio_curve(cfg, 200)
+    dip = int(np.argmin(curve))
+    assert curve[0] == 1.0 and 0 < dip < 199
+    assert curve[-1] > curve[dip] + 0.1
