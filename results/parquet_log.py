@@ -21,6 +21,7 @@ import pyarrow as pa
 from ray import tune
 
 from results.store import Store
+from s2e_tune.spaces import decode_config
 
 METRIC_COLUMNS = (
     "kept_ratio",
@@ -51,9 +52,10 @@ def partition(kind: str, searcher: str, seed: int) -> str:
 
 
 def flat_config(config: dict[str, Any]) -> dict[str, Any]:
-    """``config.<key>`` columns for every scalar config value (None and nested values dropped)."""
+    """``config.<key>`` columns for every scalar config value (None and nested values dropped);
+    log10-encoded keys of searchers such as BO are decoded, so every searcher has the same columns."""
     out = {}
-    for k, v in config.items():
+    for k, v in decode_config(config).items():
         if isinstance(v, bool | int | float | str):
             out[f"config.{k}"] = v
     return out
