@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import socket
 import sys
 import tempfile
 import time
@@ -81,9 +82,30 @@ def check_storage(cfg: ExperimentConfig) -> None:
         ) from None
 
 
+def check_address(address: str) -> None:
+    """Fail fast on a cluster address nothing listens at (``ray.init`` would retry for minutes)."""
+    if address == "auto":
+        if os.environ.get("RAY_ADDRESS") or Path(tempfile.gettempdir(), "ray", "ray_current_cluster").exists():
+            return
+        raise UserError("--address auto found no running Ray cluster on this machine; start one with `ray start "
+                        "--head` or pass --address HOST:PORT")
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--address {address} is not HOST:PORT, ray://HOST:PORT or auto; fix --address")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    except OSError as exc:
+        raise UserError(
+            f"cannot join Ray cluster at {address} ({exc.strerror or exc}); start it or fix --address"
+        ) from None
+
+
 def init_ray(cfg: ExperimentConfig) -> None:
     """Join ``--address`` or start a local Ray; check ``--gpus`` against what is really there."""
     if cfg.address:
+        check_address(cfg.address)
         try:
             ray.init(address=cfg.address, log_to_driver=False, logging_level="ERROR")
         except Exception as exc:  # noqa: BLE001 - any failure to connect is the user's address

@@ -101,3 +101,35 @@ def test_unwritable_storage(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["--storage", str(blocker / "sub"), "--data-dir", str(tmp_path)]) == 2
     assert "not writable" in capsys.readouterr().err
+
+
+def test_resume_of_a_name_that_does_not_exist(tmp_path, capsys):
+    argv = ["--resume", "--name", "never-ran", "--storage", str(tmp_path), "--data-dir", str(tmp_path / "d")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "nothing to resume" in err and "never-ran" in err and err.count("\n") == 1
+    assert not ray.is_initialized()
+
+
+def test_wandb_online_without_a_key(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert main(["--wandb", "online", "--storage", str(tmp_path), "--data-dir", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert "needs a W&B API key" in err and err.count("\n") == 1
+
+
+def test_unreachable_address(tmp_path, data_dir, capsys):
+    argv = ["--address", "127.0.0.1:1", "--storage", str(tmp_path), "--data-dir", str(data_dir),
+            "--config", str(_small(tmp_path))]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot join Ray cluster at 127.0.0.1:1") and err.count("\n") == 1
+
+
+def _small(tmp_path):
+    f = tmp_path / "small.yaml"
+    f.write_text("mnist1d_samples: 1000\n")
+    return f
