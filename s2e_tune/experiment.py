@@ -303,6 +303,8 @@ def run_experiment(cfg: ExperimentConfig) -> pd.DataFrame:
         ray.shutdown()
     trials = write_trials(store)
     summary = summary_rows(trials, cfg.epochs)
+    order = {name: i for i, name in enumerate(cfg.searchers)}  # the order the user asked for
+    summary = summary.sort_values(["seed", "searcher"], key=lambda c: c.map(order) if c.name == "searcher" else c)
     store.write_table(store.path("summary.parquet"), pa.Table.from_pandas(summary, preserve_index=False))
     if not cfg.quiet:
         print()

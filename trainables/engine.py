@@ -6,6 +6,25 @@ accumulated on the device and read back once per epoch, and CUDA runs under
 bf16 autocast.  Adam with Co-teaching's schedule: learning rate ``lr`` until
 ``decay_start * T``, then linear decay to zero at ``T``, and Adam's beta1
 switched from 0.9 to 0.1 at the same point (the original Co-teaching code).
+
+Methods (``trainables.methods.METHODS``) share this loop and its metrics; the
+loop asks a method once per epoch for its options (``Method.options``) and
+once per mini-batch for its losses and selections.  Method-specific keys:
+
+* ``jocor_lambda`` (0.9): JoCoR's co-regularisation weight.
+* ``cotplus_init`` (0.1): Co-teaching+ runs plain Co-teaching for the first
+  ``ceil(cotplus_init * T)`` epochs (the paper's ``init_epoch``: 20 of 200
+  epochs in its CIFAR-10 code, 0 for MNIST).
+* ``fc_warmup`` (0.2), ``fc_percentile`` (97), ``fc_reinit`` (True): forward
+  correction trains with plain cross-entropy for the first
+  ``max(1, ceil(fc_warmup * T))`` epochs; at the end of the last of them the
+  network predicts the (noisy) training set and ``T_hat`` is estimated from its
+  anchor points (:func:`trainables.methods.estimate_transition`); with
+  ``fc_reinit`` the network and its optimiser then start afresh, so the
+  corrected network is trained from scratch as in the paper's two-stage
+  procedure (one run, one epoch budget, instead of two full trainings), else
+  training continues from the estimation network.  ``T_hat`` is part of the
+  checkpoint state.
 """
 
 from __future__ import annotations
@@ -23,7 +42,7 @@ from s2e_tune.data import PreparedData
 from s2e_tune.models import build_model, default_model
 from s2e_tune.schedules import R_MIN, keep_ratio_curve
 from s2e_tune.spaces import decode_config
-from trainables.methods import METHODS
+from trainables.methods import METHODS, EpochContext, estimate_transition, warmup_epochs
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "method": "coteaching",
@@ -37,6 +56,12 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "device": "auto",  # auto | cpu | cuda
     "amp": True,  # bf16 autocast on CUDA; ignored on CPU
     "eval_batch_size": 2048,
+    # method-specific keys (see the module docstring)
+    "jocor_lambda": 0.9,
+    "cotplus_init": 0.1,
+    "fc_warmup": 0.2,
+    "fc_percentile": 97.0,
+    "fc_reinit": True,
     # test-only fault hooks (never set by the CLI): see trainables.trainable
     "fault_nan_epoch": None,  # the training loss becomes NaN in this epoch
     "fault_raise_epoch": None,  # NoisyLabelTrainable raises once in this epoch
@@ -64,17 +89,17 @@ class Trainer:
         self.device = resolve_device(cfg["device"])
         self.amp = bool(cfg["amp"]) and self.device.type == "cuda"
         self.keep_curve = (
-            keep_ratio_curve(cfg, self.epochs, float(cfg["r_min"])) if self.method.selects else np.ones(self.epochs)
+            keep_ratio_curve(cfg, self.epochs, float(cfg["r_min"]))
+            if self.method.uses_schedule
+            else np.ones(self.epochs)
         )
         torch.manual_seed(int(cfg["seed"]))
         self.shuffle_gen = torch.Generator().manual_seed(int(cfg["seed"]) + 1)
-        model_name = cfg["model"] or default_model(data.input_shape)
-        self.nets = [
-            build_model(model_name, data.input_shape, data.num_classes).to(self.device)
-            for _ in range(self.method.num_nets)
-        ]
+        self._model_args = (cfg["model"] or default_model(data.input_shape), data.input_shape, data.num_classes)
+        self.nets = [build_model(*self._model_args).to(self.device) for _ in range(self.method.num_nets)]
         self.opts = [torch.optim.Adam(n.parameters(), lr=float(cfg["lr"])) for n in self.nets]
         self._load_tensors(data)
+        self.transition: torch.Tensor | None = None  # fcorrection's T_hat, once estimated
         self.epoch = 0
         self.last_metrics: dict[str, Any] | None = None
 
@@ -121,6 +146,7 @@ class Trainer:
         epoch = self.epoch
         curve_pos = min(epoch, len(self.keep_curve)) - 1
         keep = float(self.keep_curve[curve_pos])
+        options = self.method.options(EpochContext(epoch, self.epochs, self.config, self.transition))
         self._set_optimizer_schedule(min(epoch, self.epochs))
         for net in self.nets:
             net.train()
@@ -137,7 +163,7 @@ class Trainer:
             xb, yb, clean = self.x_train[idx], self.y_train[idx], self.clean_mask[idx]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 logits = [net(xb) for net in self.nets]
-            res = self.method.rule([lg.float() for lg in logits], yb, keep)
+            res = self.method.rule([lg.float() for lg in logits], yb, keep, **options)
             for opt in self.opts:
                 opt.zero_grad(set_to_none=True)
             total = torch.stack(res.losses).sum()
@@ -151,11 +177,15 @@ class Trainer:
                 if sel is None:
                     sel_clean[k] += clean.sum()
                     sel_count[k] += bs
+                elif sel.dtype == torch.bool:  # a mask: variable-size selections stay on the device
+                    sel_clean[k] += (clean & sel).sum()
+                    sel_count[k] += sel.sum()
                 else:
                     sel_clean[k] += clean[sel].sum()
                     sel_count[k] += sel.shape[0]
             loss_sum += res.train_loss
-        precision = (sel_clean / sel_count.clamp_min(1)).tolist()
+        # NaN when a network selected nothing in the whole epoch (e.g. no disagreement left)
+        precision = torch.where(sel_count > 0, sel_clean / sel_count.clamp_min(1), math.nan).tolist()
         train_loss = float(loss_sum) / max(batches, 1)
         metrics: dict[str, Any] = {
             "epoch": epoch,
@@ -169,9 +199,20 @@ class Trainer:
         metrics["diverged"] = not math.isfinite(train_loss)
         if metrics["diverged"]:  # NaN weights: report the worst objective, never a lucky argmax
             metrics.update(val_acc=0.0, val_loss=math.inf)
+        if self.method.name == "fcorrection" and self.transition is None and not metrics["diverged"]:
+            if epoch >= max(1, warmup_epochs(float(self.config["fc_warmup"]), self.epochs)) and epoch < self.epochs:
+                self._estimate_transition()
         metrics["epoch_time_s"] = time.perf_counter() - t0
         self.last_metrics = metrics
         return metrics
+
+    def _estimate_transition(self) -> None:
+        """fcorrection: T_hat from the warmed-up network's predictions on the noisy training set."""
+        probs = torch.softmax(self._predict(self.x_train)[0], dim=1)
+        self.transition = estimate_transition(probs, float(self.config["fc_percentile"]))
+        if self.config["fc_reinit"]:
+            self.nets[0] = build_model(*self._model_args).to(self.device)
+            self.opts[0] = torch.optim.Adam(self.nets[0].parameters(), lr=float(self.config["lr"]))
 
     @property
     def finished(self) -> bool:
@@ -205,7 +246,7 @@ class Trainer:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything a restored trial needs to continue exactly: nets, optimizers, RNGs, epoch."""
+        """Everything a restored trial needs to continue exactly: nets, optimizers, RNGs, epoch, T_hat."""
         state = {
             "epoch": self.epoch,
             "nets": [n.state_dict() for n in self.nets],
@@ -213,6 +254,7 @@ class Trainer:
             "shuffle_gen": self.shuffle_gen.get_state(),
             "torch_rng": torch.get_rng_state(),
             "last_metrics": self.last_metrics,
+            "transition": None if self.transition is None else self.transition.cpu(),
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
@@ -221,6 +263,8 @@ class Trainer:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.epoch = int(state["epoch"])
         self.last_metrics = state.get("last_metrics")
+        t_hat = state.get("transition")
+        self.transition = None if t_hat is None else t_hat.to(self.device)
         for net, s in zip(self.nets, state["nets"], strict=True):
             net.load_state_dict(s)
         for opt, s in zip(self.opts, state["opts"], strict=True):
