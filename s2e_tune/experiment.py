@@ -213,7 +213,7 @@ def run_search(cfg: ExperimentConfig, store: Store, searcher: str, seed: int, da
                 search_alg=plan.search_alg,
                 scheduler=plan.scheduler,
                 num_samples=plan.num_samples,
-                reuse_actors=False,
+                reuse_actors=True,  # no process start-up per trial (NoisyLabelTrainable.reset_config)
                 trial_dirname_creator=trial_dirname,
             ),
             run_config=run_config,

@@ -49,6 +49,7 @@ class NoisyLabelTrainable(tune.Trainable):
     def setup(self, config: dict[str, Any], data: PreparedData | None = None) -> None:
         if data is None:
             raise ValueError("NoisyLabelTrainable needs data: use tune.with_parameters(..., data=...)")
+        self._data = data
         self.trainer = Trainer(config, data)
         self._node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
 
@@ -62,6 +63,12 @@ class NoisyLabelTrainable(tune.Trainable):
         metrics["done"] = self.trainer.finished
         metrics["node_id"] = self._node_id
         return metrics
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        """Reuse this actor for the next trial (``reuse_actors=True``): a fresh trainer, the same data."""
+        self.trainer = Trainer(new_config, self._data)
+        self.config = new_config
+        return True
 
     def _maybe_fault(self, epoch: int) -> None:
         """Test hook: raise in epoch ``fault_raise_epoch``; with ``fault_marker`` only the first time."""
