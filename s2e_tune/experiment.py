@@ -10,6 +10,7 @@ and skips finished ones.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import pickle
@@ -158,6 +159,20 @@ def newest_searcher_state(store: Store, label: str) -> dict[str, Any] | None:
     return pickle.loads(store.read_bytes(newest))
 
 
+@contextlib.contextmanager
+def pending_trials(n: int | None):
+    """Set ``TUNE_MAX_PENDING_TRIALS_PG`` to ``n`` for one fit, unless the user has set it."""
+    key = "TUNE_MAX_PENDING_TRIALS_PG"
+    if n is None or key in os.environ:
+        yield
+        return
+    os.environ[key] = str(n)
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
+
+
 def run_search(cfg: ExperimentConfig, store: Store, searcher: str, seed: int, data) -> None:
     """One Tune experiment: ``searcher`` on the data of ``seed``; skipped if already finished."""
     from trainables.trainable import NoisyLabelTrainable
@@ -218,7 +233,10 @@ def run_search(cfg: ExperimentConfig, store: Store, searcher: str, seed: int, da
             ),
             run_config=run_config,
         )
-    tuner.fit()
+    # Tune keeps one pending trial at a time for searchers other than random sampling; S2E
+    # proposes a round of K independent samples, so let all K start at once (on every node)
+    with pending_trials(cfg.samples_per_round if searcher == "s2e" else None):
+        tuner.fit()
     if searcher == "s2e":  # how p_theta moved, for schedules.png
         state = newest_searcher_state(store, label)
         if state is not None:
