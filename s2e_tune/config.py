@@ -23,7 +23,7 @@ from s2e_tune.spaces import SPACES
 
 SEARCHERS = ("s2e", "random", "bo", "tpe", "hyperband", "asha", "bohb")
 REFERENCES = ("default",)  # not searchers: one run of Co-teaching's default schedule per seed
-METHODS = ("standard", "coteaching")
+METHODS = ("standard", "coteaching", "selfteach", "decoupling", "fcorrection", "coteaching_plus", "jocor")
 
 # Presets sit between the defaults and a --config file: defaults < preset < file < flags.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -64,7 +64,7 @@ class ExperimentConfig:
     resume: bool = False
     wandb: str = "auto"  # auto: online with an API key, else offline; or online | offline | off
     quiet: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)  # test hooks; never set by flags
+    extra: dict[str, Any] = field(default_factory=dict)  # {"train": {...}}: method settings, test hooks
 
     # ---- construction -------------------------------------------------------------------
     @classmethod

@@ -42,7 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"{', '.join(SEARCHERS)}, a comma list, or all [s2e]; 'default' runs Co-teaching's own schedule once",
     )
     p.add_argument("--space", default=S, choices=list(SPACES), help="R(t) search space [s2e]")
-    p.add_argument("--method", default=S, help="training method: coteaching or standard [coteaching]")
+    p.add_argument(
+        "--method",
+        default=S,
+        help="coteaching, standard, selfteach, decoupling, fcorrection, coteaching_plus or jocor [coteaching]",
+    )
     p.add_argument("--dataset", default=S, help=f"one of {', '.join(DATASETS)} [mnist1d]")
     p.add_argument("--data-dir", default=S, help="where data sets are read/cached [~/.cache/s2e-tune/data]")
     p.add_argument("--noise", default=S, help="label noise: sym or pair [sym]")

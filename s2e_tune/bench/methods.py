@@ -17,7 +17,8 @@ initialisations; within a seed every method sees the same data.
 
 By default every method runs under the seed's three settings (pair-45, sym-50,
 sym-20) for seeds 0, 1, 2; ``--settings``, ``--methods`` and ``--seeds`` pick
-subsets, ``--out FILE`` appends one JSON line per finished run (a long
+subsets, ``--set KEY=VALUE`` overrides a training config key (e.g.
+``jocor_lambda=0.5``), ``--out FILE`` appends one JSON line per finished run (a long
 benchmark that dies keeps what it finished) and ``--table-only FILE...``
 prints the tables from such files without training (e.g. to merge runs made in
 parallel processes).
@@ -64,9 +65,13 @@ def git_sha() -> str:
         return "unknown"
 
 
-def run_one(data, setting: str, method: str, seed: int, epochs: int, model: str | None, rate: float) -> dict:
+def run_one(
+    data, setting: str, method: str, seed: int, epochs: int, model: str | None, rate: float,
+    overrides: dict | None = None,
+) -> dict:
     t0 = time.perf_counter()
     cfg = {"method": method, "epochs": epochs, "seed": seed, "model": model, **coteaching_default(rate)}
+    cfg.update(overrides or {})
     tr = Trainer(cfg, data)
     hist = [tr.train_epoch() for _ in range(epochs)]
     tail = max(1, epochs // 10)
@@ -93,6 +98,7 @@ def run(
     data_dir: str | None,
     samples: int | None = None,
     out: str | None = None,
+    overrides: dict | None = None,
 ) -> list[dict]:
     rows = []
     for setting in settings:
@@ -101,7 +107,7 @@ def run(
             size = {"mnist1d_samples": samples} if samples else {}
             data = prepare(DataSpec(noise=noise, noise_rate=rate, seed=seed, data_dir=data_dir, **size))
             for method in methods:
-                r = run_one(data, setting, method, seed, epochs, model, rate)
+                r = run_one(data, setting, method, seed, epochs, model, rate, overrides)
                 rows.append(r)
                 if out:
                     with open(out, "a") as f:
@@ -178,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=None, help="MNIST-1D signals [the data module's default]")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads [1: fastest on a shared machine]")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a training config key for every run, e.g. jocor_lambda=0.5 (repeatable)")
     p.add_argument("--out", default=None, help="append one JSON line per finished run to this file")
     p.add_argument("--table-only", nargs="+", default=None, metavar="FILE",
                    help="print the tables from --out files, train nothing")
@@ -198,7 +206,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{platform.processor() or platform.machine()}, {platform.node()}, torch threads {torch.get_num_threads()}",
             flush=True,
         )
-        rows = run(settings, methods, seeds, a.epochs, a.model, a.data_dir, a.samples, a.out)
+        overrides = {}
+        for item in a.set:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                p.error(f"--set needs KEY=VALUE, got {item!r}")
+            try:
+                overrides[key] = json.loads(value)  # numbers, true/false; anything else stays a string
+            except json.JSONDecodeError:
+                overrides[key] = value
+        if overrides:
+            print(f"config overrides: {overrides}", flush=True)
+        rows = run(settings, methods, seeds, a.epochs, a.model, a.data_dir, a.samples, a.out, overrides)
     print()
     print(seed_table(rows, settings, methods))
     print()
