@@ -6,6 +6,7 @@ import importlib
 import sys
 
 BENCHMARKS = {
+    "search": "s2e_tune.bench.search",  # every searcher over seeds and noise settings (issue 8)
     "methods": "s2e_tune.bench.methods",  # training methods on MNIST-1D noise settings, in-process
     "synthetic": "s2e_tune.bench.synthetic",  # S2E vs random search on synthetic objectives
     "throughput": "s2e_tune.bench.throughput",  # trainer epochs/s vs standard training and a reference loop

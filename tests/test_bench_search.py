@@ -1,0 +1,245 @@
+"""``python -m s2e_tune.bench search``: the tables, the rank and budget-to-match math, the markers.
+
+Behaviour only, never timings.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from s2e_tune.bench import search
+from s2e_tune.bench.__main__ import BENCHMARKS
+from s2e_tune.errors import UserError
+
+# ------------------------------------------------------------------------------ hand-made data
+EPOCHS, TRIALS = 2, 4
+BUDGET = EPOCHS * TRIALS
+# final val_acc of the trials of each (searcher, seed), in the order they ran one after another
+FINALS = {
+    ("random", 0): [0.5, 0.6, 0.55, 0.7],  # best so far after 2/4/6/8 epochs: .5 .6 .6 .7
+    ("random", 1): [0.4, 0.5, 0.6, 0.6],  # .4 .5 .6 .6
+    ("s2e", 0): [0.6, 0.7, 0.7, 0.8],  # .6 .7 .7 .8
+    ("s2e", 1): [0.5, 0.6, 0.7, 0.7],  # .5 .6 .7 .7
+}
+
+
+def hand_made_epochs() -> pd.DataFrame:
+    """Epoch rows as ``results.tables.read_epochs`` gives them: trials run one after another,
+    two epochs each; test accuracy = final val_acc + 0.1 (so the chosen trial is visible)."""
+    rows = []
+    t0 = pd.Timestamp("2026-01-01", tz="UTC")
+    for (searcher, seed), finals in FINALS.items():
+        clock = 0
+        for i, v in enumerate(finals):
+            for epoch in (1, 2):
+                clock += 1
+                val = v if epoch == 2 else v - 0.3  # the first epoch is never the best
+                rows.append(
+                    {
+                        "searcher": searcher,
+                        "seed": seed,
+                        "trial_id": f"{searcher}{seed}_{i}",
+                        "epoch": epoch,
+                        "val_acc": val,
+                        "test_acc": val + 0.1,
+                        "time_this_iter_s": 1.0,
+                        "timestamp": t0 + pd.Timedelta(seconds=clock),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def hand_made_trials(epochs_df: pd.DataFrame) -> pd.DataFrame:
+    g = epochs_df.groupby(["searcher", "seed", "trial_id"], sort=True)
+    last = g.tail(1).set_index(["searcher", "seed", "trial_id"])
+    return pd.DataFrame(
+        {
+            "epochs_run": g.size(),
+            "final_val_acc": last["val_acc"],
+            "test_acc_at_final": last["test_acc"],
+            "mean_label_precision": 0.9,
+            "wall_time_s": g["time_this_iter_s"].sum(),
+        }
+    ).reset_index()
+
+
+def test_budget_values_match_and_rank_on_a_hand_made_search():
+    epochs = hand_made_epochs()
+    table, finals = search.analyse(epochs, hand_made_trials(epochs), budget=BUDGET, full_epochs=EPOCHS)
+    t = table.set_index("searcher")
+    assert list(table["searcher"]) == ["s2e", "random"]
+    # mean over seeds of the best so far after 2, 4 and 8 epochs
+    assert t.loc["random", ["val_25", "val_50", "val_100"]].tolist() == pytest.approx([0.45, 0.55, 0.65])
+    assert t.loc["s2e", ["val_25", "val_50", "val_100"]].tolist() == pytest.approx([0.55, 0.65, 0.75])
+    assert t.loc["s2e", "test_100"] == pytest.approx(0.85)  # test accuracy of the chosen trials
+    assert t.loc["random", "val_100_se"] == pytest.approx(np.std([0.7, 0.6], ddof=1) / math.sqrt(2))
+    # random's final mean is 0.65: S2E's mean reaches it after 4 of 8 epochs, random only at the end
+    assert t.loc["s2e", "match"] == pytest.approx(0.5)
+    assert t.loc["random", "match"] == pytest.approx(1.0)
+    # S2E is ahead on both seeds
+    assert t.loc["s2e", "rank"] == 1.0 and t.loc["random", "rank"] == 2.0
+    assert t.loc["s2e", "trials"] == TRIALS and t.loc["s2e", "epochs"] == BUDGET and t.loc["s2e", "seeds"] == 2
+    f = finals.set_index(["searcher", "seed"])["best_val_acc"]
+    assert f.to_dict() == pytest.approx({("random", 0): 0.7, ("random", 1): 0.6, ("s2e", 0): 0.8, ("s2e", 1): 0.7})
+
+
+def test_the_budget_cuts_what_an_overspending_search_found_late():
+    epochs = hand_made_epochs()
+    table, finals = search.analyse(epochs, hand_made_trials(epochs), budget=6, full_epochs=EPOCHS)
+    t = table.set_index("searcher")
+    assert t.loc["random", "val_100"] == pytest.approx(0.6)  # the 4th trials end after 8 > 6 epochs
+    assert finals.set_index(["searcher", "seed"]).loc[("s2e", 0), "best_val_acc"] == pytest.approx(0.7)
+
+
+def test_budget_to_match_is_missing_without_random_and_rows_follow_the_requested_searchers():
+    epochs = hand_made_epochs()
+    epochs = epochs[epochs["searcher"] == "s2e"]
+    table, _ = search.analyse(epochs, hand_made_trials(epochs), BUDGET, EPOCHS, searchers=["s2e", "tpe"])
+    t = table.set_index("searcher")
+    assert list(t.index) == ["s2e", "tpe"]
+    assert math.isnan(t.loc["s2e", "match"])
+    assert math.isnan(t.loc["tpe", "val_100"]) and math.isnan(t.loc["tpe", "rank"])
+
+
+def test_ranks_average_ties_and_put_missing_results_last():
+    finals = pd.DataFrame(
+        {
+            "searcher": ["a", "b", "c", "a", "b", "c"],
+            "seed": [0, 0, 0, 1, 1, 1],
+            "best_val_acc": [0.9, 0.9, 0.5, 0.4, math.nan, 0.6],
+        }
+    )
+    r = search.ranks(finals).set_index(["searcher", "seed"])["rank"]
+    assert r[("a", 0)] == r[("b", 0)] == 1.5 and r[("c", 0)] == 3
+    assert r[("c", 1)] == 1 and r[("a", 1)] == 2 and r[("b", 1)] == 3
+    assert search.mean_ranks(finals).to_dict() == {"a": 1.75, "b": 2.25, "c": 2.0}
+    both = pd.concat([finals.assign(setting="x"), finals.assign(setting="y", best_val_acc=[1, 2, 3, 3, 2, 1])])
+    m = search.mean_ranks(both, by=("setting", "seed"))
+    assert m["a"] == pytest.approx((1.5 + 2 + 3 + 1) / 4) and m.sum() == pytest.approx(6.0)
+
+
+# ------------------------------------------------------------------------------ markers
+def test_update_benchmarks_appends_markers_then_replaces_only_between_them(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\nintro text\n")
+    search.update_benchmarks(path, "## Searchers\n\nfirst table\n")
+    text = path.read_text()
+    assert text.startswith("# Benchmarks\n\nintro text\n\n" + search.START_MARK)
+    assert text.endswith(search.END_MARK + "\n") and "first table" in text
+    path.write_text(text + "\n## Later section\n\nkept\n")  # text after the markers
+    search.update_benchmarks(path, "## Searchers\n\nsecond table")
+    once = path.read_text()
+    search.update_benchmarks(path, "## Searchers\n\nsecond table")
+    assert path.read_text() == once  # idempotent
+    assert "first table" not in once and "second table" in once
+    assert once.startswith("# Benchmarks\n\nintro text\n\n") and once.endswith("## Later section\n\nkept\n")
+    assert once.count(search.START_MARK) == once.count(search.END_MARK) == 1
+
+
+def test_update_benchmarks_creates_a_missing_file_and_refuses_broken_markers(tmp_path):
+    new = tmp_path / "new.md"
+    search.update_benchmarks(new, "body")
+    assert new.read_text() == f"{search.START_MARK}\nbody\n{search.END_MARK}\n"
+    bad = tmp_path / "bad.md"
+    bad.write_text(f"x\n{search.END_MARK}\n{search.START_MARK}\n")
+    with pytest.raises(UserError):
+        search.update_benchmarks(bad, "body")
+    assert bad.read_text() == f"x\n{search.END_MARK}\n{search.START_MARK}\n"
+
+
+# ------------------------------------------------------------------------------ command line
+def test_registered_and_defaults():
+    assert BENCHMARKS.get("search", "s2e_tune.bench.search") == "s2e_tune.bench.search"
+    a = search.parse_args([])
+    assert a.searchers == ("s2e", "random", "bo", "tpe", "hyperband", "asha", "bohb")
+    assert a.settings == ("sym-20", "sym-50", "pair-45") and len(a.seeds) >= 5
+    assert a.wandb == "off" and a.storage == "bench-results" and not a.resume
+    q = search.parse_args(["--quick", "--epochs", "5"])
+    assert q.epochs == 5 and q.trials == search.QUICK["trials"] and len(q.searchers) == 2
+    assert search.parse_args(["--trials", "2"]).samples_per_round == 2  # K at most the trials
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--settings", "sym-99"],
+        ["--searchers", "grid"],
+        ["--seeds", "a"],
+        ["--resume", "--report-only"],
+        ["--storage", "s3://bucket/x"],
+        ["--epochs", "0"],
+    ],
+)
+def test_bad_flags_stop_with_one_line(argv, tmp_path, capsys):
+    if "--storage" not in argv:
+        argv = [*argv, "--storage", str(tmp_path)]
+    assert search.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+
+
+def test_report_only_without_results_says_so(tmp_path, capsys):
+    assert search.main(["--quick", "--report-only", "--storage", str(tmp_path)]) == 2
+    assert "no results for sym-50" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ end to end
+@pytest.mark.slow
+def test_quick_benchmark_end_to_end(tmp_path, data_dir, capsys):
+    storage = tmp_path / "bench"
+    argv = [
+        "--quick",
+        "--searchers",
+        "s2e,random",
+        "--settings",
+        "sym-50",
+        "--seeds",
+        "0,1",
+        "--trials",
+        "2",
+        "--epochs",
+        "2",
+        "--mnist1d-samples",
+        "1000",
+        "--storage",
+        str(storage),
+        "--data-dir",
+        str(data_dir),
+        "--quiet",
+    ]
+    assert search.main(argv) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
+    assert {"s2e", "random"} <= set(rows)
+    assert any(k.startswith("ref: Co-teaching default (tau 0.5") for k in rows)
+    assert any(k.startswith("ref: standard training") for k in rows)
+    cells = [c.strip() for c in rows["s2e"].split("|")[1:-1]]
+    assert len(cells) == 11 and " ± " in cells[5]  # val 100 %: mean ± s.e. over 2 seeds
+    assert cells[1:3] == ["2.0", "4.0"]  # trials and epochs per seed
+    md = (storage / "search_benchmark.md").read_text()
+    assert "python -m s2e_tune.bench search --quick" in md and "commit:" in md and "machine:" in md
+    assert "2 trials x 2 epochs = 4 epochs" in md and rows["s2e"] in md
+    # the normal results path: Parquet per experiment, and the reference rows beside it
+    exp = storage / "sym-50"
+    assert (exp / "trials.parquet").exists() and (exp / "manifest.json").exists()
+    trials = pd.read_parquet(exp / "trials.parquet")
+    assert set(trials["searcher"]) == {"s2e", "random"} and set(trials["seed"]) == {0, 1}
+    refs = pd.read_parquet(exp / "reference.parquet")
+    assert len(refs) == 4 and refs[["val_acc", "test_acc"]].notna().all().all()
+
+    # running again without --resume would mix two runs: refused
+    assert search.main(argv) == 2
+    assert "--resume" in capsys.readouterr().err
+    # the tables again from the files alone, into a BENCHMARKS file
+    bench_md = tmp_path / "BENCHMARKS.md"
+    bench_md.write_text("# Benchmarks\n")
+    assert search.main([*argv, "--report-only", "--update-benchmarks", str(bench_md)]) == 0
+    again = (storage / "search_benchmark.md").read_text()
+    assert again == md  # same results, same header (the run's command, date and machine)
+    assert bench_md.read_text() == f"# Benchmarks\n\n{search.START_MARK}\n{md.strip()}\n{search.END_MARK}\n"
+    # a resume of a finished benchmark runs nothing new and keeps the reference rows
+    assert search.main([*argv, "--resume"]) == 0
+    assert len(pd.read_parquet(exp / "reference.parquet")) == 4
+    assert len(pd.read_parquet(exp / "trials.parquet")) == len(trials)
