@@ -654,8 +654,8 @@ def document(args: BenchArgs, results: Sequence[SettingResult], meta: dict[str, 
         "Columns (mean ± standard error over seeds):",
         "",
         "- val N %: best-so-far `val_acc` (noisy validation labels, last epoch of a full-length trial) after "
-        "N % of the epoch budget; test N %: clean test accuracy of the trial holding it; – : no full-length "
-        "trial had finished yet.",
+        "N % of the epoch budget; test N %: clean test accuracy of the trial holding it; – : in some seed no "
+        "full-length trial had finished yet (the mean needs every seed).",
         f"- match {REFERENCE}: the budget fraction at which the searcher's mean first reaches {REFERENCE} "
         "search's final mean; – : not within the budget.",
         "- mean rank: searchers ranked per (setting, seed) by best `val_acc` at the full budget (1 = best, ties "
