@@ -174,11 +174,9 @@ class WandbTrialLogger(tune.Callback):
             resume="allow" if self.mode == "online" else None,
             settings=_settings(self.mode),
         )
+        # created at the first result: no empty run for a trial the search stopped before it reported
         self._runs[trial.trial_id] = run
         return run
-
-    def on_trial_start(self, iteration, trials, trial, **info):
-        self._run(trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if "epoch" not in result:
