@@ -149,6 +149,25 @@ def test_update_benchmarks_creates_a_missing_file_and_refuses_broken_markers(tmp
     assert bad.read_text() == f"x\n{search.END_MARK}\n{search.START_MARK}\n"
 
 
+def test_wall_clock_keeps_the_elapsed_time_on_disk_while_running(tmp_path):
+    import json
+    import time
+
+    meta = {"wall_s": 100.0}
+
+    def on_disk() -> float:
+        return json.loads((tmp_path / search.META_FILE).read_text())["wall_s"]
+
+    with search.WallClock(tmp_path, meta, every=0.01):
+        first = on_disk()  # saved on entry: the earlier invocations' time plus a little
+        assert first >= 100.0
+        deadline = time.monotonic() + 10
+        while on_disk() == first:  # the ticking thread saves again without being asked
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    assert on_disk() > first
+
+
 # ------------------------------------------------------------------------------ command line
 def test_registered_and_defaults():
     assert BENCHMARKS.get("search", "s2e_tune.bench.search") == "s2e_tune.bench.search"
@@ -241,5 +260,6 @@ def test_quick_benchmark_end_to_end(tmp_path, data_dir, capsys):
     assert bench_md.read_text() == f"# Benchmarks\n\n{search.START_MARK}\n{md.strip()}\n{search.END_MARK}\n"
     # a resume of a finished benchmark runs nothing new and keeps the reference rows
     assert search.main([*argv, "--resume"]) == 0
+    assert "over 2 invocations (--resume)" in (storage / "search_benchmark.md").read_text()
     assert len(pd.read_parquet(exp / "reference.parquet")) == 4
     assert len(pd.read_parquet(exp / "trials.parquet")) == len(trials)

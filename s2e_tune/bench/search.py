@@ -42,6 +42,7 @@ import os
 import platform
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -640,6 +641,7 @@ def document(args: BenchArgs, results: Sequence[SettingResult], meta: dict[str, 
         "",
         f"- date: {meta.get('finished') or meta.get('started') or '?'}"
         + (f"; wall time {wall / 60:.0f} min" if wall else "")
+        + (f" over {meta['invocations']} invocations (--resume)" if (meta.get("invocations") or 1) > 1 else "")
         + (f" (load average at start {meta['loadavg_start']}, 1/5/15 min)" if meta.get("loadavg_start") else ""),
         f"- machine: {meta.get('machine', machine_line())}; {meta.get('versions', versions())}",
         f"- commit: {meta.get('commit') or commit()}",
@@ -715,7 +717,9 @@ def load_meta(root: Path) -> dict[str, Any]:
 
 def save_meta(root: Path, meta: dict[str, Any]) -> None:
     root.mkdir(parents=True, exist_ok=True)
-    (root / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+    tmp = root / f".{META_FILE}.tmp"
+    tmp.write_text(json.dumps(meta, indent=1) + "\n")
+    os.replace(tmp, root / META_FILE)  # atomic: a reader never sees half a file
 
 
 def commit() -> str:
@@ -731,6 +735,39 @@ def commit() -> str:
 
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class WallClock:
+    """Adds this invocation's elapsed time to ``meta["wall_s"]`` and saves the metadata every
+    ``every`` seconds and on :meth:`save`, so a killed run loses at most ``every`` seconds of it."""
+
+    def __init__(self, root: Path, meta: dict[str, Any], every: float = 30.0) -> None:
+        self.root, self.meta, self.every = root, meta, every
+        self.base = float(meta.get("wall_s") or 0.0)
+        self.t0 = time.perf_counter()
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._tick, daemon=True)
+
+    def _tick(self) -> None:
+        while not self.done.wait(self.every):
+            self.save()
+
+    def save(self, **changes: Any) -> None:
+        with self.lock:
+            self.meta.update(changes)
+            self.meta["wall_s"] = self.base + time.perf_counter() - self.t0
+            save_meta(self.root, self.meta)
+
+    def __enter__(self) -> WallClock:
+        self.save()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.done.set()
+        self.thread.join()
+        self.save()
 
 
 def run_benchmark(args: BenchArgs, argv: Sequence[str]) -> str:
@@ -762,24 +799,21 @@ def run_benchmark(args: BenchArgs, argv: Sequence[str]) -> str:
         }
         if not args.resume:
             meta["wall_s"] = 0.0
-        save_meta(root, meta)
-        for setting, cfg in cfgs.items():
-            t0 = time.perf_counter()
-            if not args.quiet:
-                print(
-                    f"== {setting}: {len(cfg.searchers)} searchers x {len(cfg.seeds)} seeds, "
-                    f"{cfg.trials} trials x {cfg.epochs} epochs ==",
-                    flush=True,
-                )
-            from s2e_tune.experiment import run_experiment
+        meta["invocations"] = int(meta.get("invocations") or 0) + 1
+        from s2e_tune.experiment import run_experiment
 
-            run_experiment(cfg)
-            if args.reference:
-                run_references(cfg, experiment_dir(args, setting), quiet=args.quiet)
-            meta["wall_s"] = float(meta.get("wall_s") or 0.0) + time.perf_counter() - t0
-            meta["finished"] = now()
-            meta["loadavg_end"] = loadavg()
-            save_meta(root, meta)
+        with WallClock(root, meta) as clock:
+            for setting, cfg in cfgs.items():
+                if not args.quiet:
+                    print(
+                        f"== {setting}: {len(cfg.searchers)} searchers x {len(cfg.seeds)} seeds, "
+                        f"{cfg.trials} trials x {cfg.epochs} epochs ==",
+                        flush=True,
+                    )
+                run_experiment(cfg)
+                if args.reference:
+                    run_references(cfg, experiment_dir(args, setting), quiet=args.quiet)
+                clock.save(finished=now(), loadavg_end=loadavg())
     results = [analyse_setting(args, s) for s in args.settings]
     first = read_manifest(experiment_dir(args, args.settings[0])) or {}
     data_info = next(iter((first.get("data") or {}).values()), None)
