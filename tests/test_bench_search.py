@@ -3,6 +3,7 @@
 Behaviour only, never timings.
 """
 
+import json
 import math
 
 import numpy as np
@@ -168,6 +169,53 @@ def test_wall_clock_keeps_the_elapsed_time_on_disk_while_running(tmp_path):
     assert on_disk() > first
 
 
+def test_forget_searches_removes_only_the_named_searches(tmp_path):
+    out = tmp_path / "sym-50"
+    files = []
+    for searcher in ("s2e", "random"):
+        for seed in (0, 1):
+            label = f"{searcher}-seed{seed}"
+            files += [
+                out / "searches" / f"{label}.done",
+                out / label / f"trial_{seed}" / "checkpoint",
+                out / "epochs" / f"searcher={searcher}" / f"seed={seed}" / "part-a.parquet",
+                out / "trials" / f"searcher={searcher}" / f"seed={seed}" / "part-a.parquet",
+            ]
+        files.append(out / searcher / "seed=0" / "history.json")
+    files += [out / "manifest.json", out / "trials.parquet"]
+    for f in files:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("x")
+    removed = search.forget_searches(out, ["s2e"], [0])
+    assert sorted(removed) == sorted(
+        [
+            out / "searches" / "s2e-seed0.done",
+            out / "s2e-seed0",
+            out / "s2e" / "seed=0",
+            out / "epochs" / "searcher=s2e" / "seed=0",
+            out / "trials" / "searcher=s2e" / "seed=0",
+        ]
+    )
+    left = {f for f in files if f.exists()}
+    assert left == {f for f in files if not any(f == r or r in f.parents for r in removed)}
+    assert (out / "random-seed0").exists() and (out / "s2e-seed1").exists() and (out / "manifest.json").exists()
+    assert search.forget_searches(out, ["s2e"], [0]) == []  # nothing left to remove
+
+
+def test_a_rerun_may_change_only_the_keys_its_searchers_read(tmp_path):
+    args = search.parse_args(["--quick", "--storage", str(tmp_path), "--samples-per-round", "3"])
+    cfg = search.setting_config(args, "sym-50")
+    old = {"config": {**cfg.to_dict(), "samples_per_round": 2}}
+    with pytest.raises(UserError, match="samples_per_round=2"):
+        search.check_same_budget(cfg, old, tmp_path)
+    with pytest.raises(UserError, match="samples_per_round=2"):
+        search.check_same_budget(cfg, old, tmp_path, rerun=("random",))
+    search.check_same_budget(cfg, old, tmp_path, rerun=("s2e",))  # S2E's K: S2E's results are redone
+    old["config"]["epochs"] = 99
+    with pytest.raises(UserError, match="epochs=99"):
+        search.check_same_budget(cfg, old, tmp_path, rerun=("s2e",))
+
+
 # ------------------------------------------------------------------------------ command line
 def test_registered_and_defaults():
     assert BENCHMARKS.get("search", "s2e_tune.bench.search") == "s2e_tune.bench.search"
@@ -187,6 +235,9 @@ def test_registered_and_defaults():
         ["--searchers", "grid"],
         ["--seeds", "a"],
         ["--resume", "--report-only"],
+        ["--rerun", "s2e", "--report-only"],
+        ["--rerun", "grid"],
+        ["--searchers", "random", "--rerun", "s2e"],
         ["--storage", "s3://bucket/x"],
         ["--epochs", "0"],
     ],
@@ -263,3 +314,21 @@ def test_quick_benchmark_end_to_end(tmp_path, data_dir, capsys):
     assert "over 2 invocations (--resume)" in (storage / "search_benchmark.md").read_text()
     assert len(pd.read_parquet(exp / "reference.parquet")) == 4
     assert len(pd.read_parquet(exp / "trials.parquet")) == len(trials)
+
+    # --rerun s2e: S2E's searches again from scratch, random's files untouched
+    random_parts = {p: p.read_bytes() for p in (exp / "trials" / "searcher=random").rglob("*.parquet")}
+    assert random_parts
+    assert search.main([*argv, "--rerun", "s2e"]) == 0
+    after = pd.read_parquet(exp / "trials.parquet")
+    assert len(after) == len(trials)
+    assert {p: p.read_bytes() for p in (exp / "trials" / "searcher=random").rglob("*.parquet")} == random_parts
+    old_ids, new_ids = (set(t.loc[t["searcher"] == "s2e", "trial_id"]) for t in (trials, after))
+    assert len(new_ids) == 4 and not old_ids & new_ids  # new trials, as many as before
+    assert set(after.loc[after["searcher"] == "random", "trial_id"]) == set(
+        trials.loc[trials["searcher"] == "random", "trial_id"]
+    )
+    rerun_md = (storage / "search_benchmark.md").read_text()
+    assert "- rerun (`--rerun s2e`): " in rerun_md and "the rows of s2e come from this run" in rerun_md
+    assert "over 2 invocations (--resume)" in rerun_md  # the first run's record is kept as it was
+    manifest = json.loads((exp / "manifest.json").read_text())
+    assert [r["searchers"] for r in manifest["reruns"]] == [["s2e"]]

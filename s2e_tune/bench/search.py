@@ -29,6 +29,7 @@ Examples::
     python -m s2e_tune.bench search                          # the full benchmark (~1 h on 2 idle cores)
     python -m s2e_tune.bench search --quick                  # a few minutes: 2 searchers, 2 seeds, sym-50
     python -m s2e_tune.bench search --resume                 # continue an interrupted run (same flags)
+    python -m s2e_tune.bench search --rerun s2e              # after changing S2E: redo its searches only
     python -m s2e_tune.bench search --report-only --update-benchmarks BENCHMARKS.md
 """
 
@@ -41,6 +42,7 @@ import math
 import os
 import platform
 import shlex
+import shutil
 import sys
 import threading
 import time
@@ -113,6 +115,8 @@ BUDGET_KEYS = (
     "batch_size",
     "lr",
 )
+# budget keys that only one searcher reads: a --rerun of that searcher may change them
+SEARCHER_KEYS = {"samples_per_round": "s2e"}
 
 
 # ------------------------------------------------------------------------------ command line
@@ -156,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue an interrupted benchmark in --storage (pass the same flags)"
     )
     p.add_argument(
+        "--rerun",
+        metavar="SEARCHERS",
+        help="comma list of searchers whose results in --storage are deleted and run again (e.g. after "
+        "changing one), keeping every other searcher's; implies --resume",
+    )
+    p.add_argument(
         "--report-only",
         action="store_true",
         help="no training: rebuild the tables from the results already in --storage",
@@ -192,6 +202,7 @@ class BenchArgs:
     storage: str
     resume: bool
     report_only: bool
+    rerun: tuple[str, ...]
     update_benchmarks: str | None
     reference: bool
     cpus_per_trial: float
@@ -229,8 +240,12 @@ def parse_args(argv: Sequence[str] | None) -> BenchArgs:
     k = a.samples_per_round if a.samples_per_round is not None else min(base["samples_per_round"], max(trials, 1))
     if "://" in a.storage:
         raise UserError("the benchmark writes its tables locally; pass a directory as --storage")
-    if a.resume and a.report_only:
-        raise UserError("--resume runs the missing searches, --report-only runs none; pass one of them")
+    rerun = parse_searchers(a.rerun) if a.rerun else ()
+    bad = [s for s in rerun if s not in searchers]
+    if bad:
+        raise UserError(f"--rerun {bad[0]}: not one of this benchmark's searchers ({', '.join(searchers)})")
+    if (a.resume or rerun) and a.report_only:
+        raise UserError("--resume/--rerun run searches, --report-only runs none; pass one of them")
     return BenchArgs(
         searchers=searchers,
         settings=settings,
@@ -242,8 +257,9 @@ def parse_args(argv: Sequence[str] | None) -> BenchArgs:
         space=a.space,
         data_dir=a.data_dir,
         storage=a.storage,
-        resume=a.resume,
+        resume=a.resume or bool(rerun),
         report_only=a.report_only,
+        rerun=rerun,
         update_benchmarks=a.update_benchmarks,
         reference=not a.no_reference,
         cpus_per_trial=a.cpus_per_trial,
@@ -295,17 +311,70 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def check_same_budget(cfg: ExperimentConfig, manifest: dict[str, Any] | None, where: Path) -> None:
-    """``--resume``/``--report-only`` must see the flags the results were made with."""
+def check_same_budget(
+    cfg: ExperimentConfig, manifest: dict[str, Any] | None, where: Path, rerun: Sequence[str] = ()
+) -> None:
+    """``--resume``/``--report-only`` must see the flags the results were made with (``rerun``:
+    searchers whose results are about to be replaced, so the keys only they read may change)."""
     old = (manifest or {}).get("config") or {}
     new = cfg.to_dict()
     for key in BUDGET_KEYS:
+        if SEARCHER_KEYS.get(key) in rerun:
+            continue
         if key in old and old[key] != new[key]:
             flag = "--" + key.replace("_", "-")
             raise UserError(
                 f"results at {where} were made with {key}={old[key]!r}, not {new[key]!r}; "
                 f"pass the same flags as the first run (e.g. {flag} {old[key]}) or another --storage"
             )
+
+
+def forget_searches(out: Path, searchers: Sequence[str], seeds: Sequence[int]) -> list[Path]:
+    """Delete everything the (searcher, seed) searches left in the experiment ``out`` -- the
+    Tune experiment ``<searcher>-seed<k>/``, its ``searches/*.done`` marker, its Parquet parts
+    ``epochs|trials/searcher=<s>/seed=<k>/`` and S2E's ``<searcher>/seed=<k>/`` history -- so a
+    ``--resume`` runs those searches again from scratch.  Other searchers' files are not
+    touched; ``trials.parquet``, ``summary.parquet`` and the plots are rebuilt from the parts
+    by the run.  Returns the paths removed."""
+    removed = []
+    for searcher in searchers:
+        for seed in seeds:
+            label = f"{searcher}-seed{seed}"
+            for path in (
+                out / "searches" / f"{label}.done",
+                out / label,
+                out / searcher / f"seed={seed}",
+                out / "epochs" / f"searcher={searcher}" / f"seed={seed}",
+                out / "trials" / f"searcher={searcher}" / f"seed={seed}",
+            ):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+                else:
+                    continue
+                removed.append(path)
+    return removed
+
+
+def record_rerun(out: Path, cfg: ExperimentConfig, searchers: Sequence[str], when: str, sha: str) -> None:
+    """Note a ``--rerun`` in the experiment's ``manifest.json``: the searchers, date and commit,
+    and the new values of the keys only those searchers read (``SEARCHER_KEYS``)."""
+    path = out / "manifest.json"
+    manifest = json.loads(path.read_text())
+    config = manifest.setdefault("config", {})
+    new = cfg.to_dict()
+    changed = {}
+    for key, owner in SEARCHER_KEYS.items():
+        if owner in searchers and config.get(key) != new[key]:
+            changed[key] = {"from": config.get(key), "to": new[key]}
+            config[key] = new[key]
+    manifest.setdefault("reruns", []).append(
+        {"searchers": list(searchers), "at": when, "git_commit": sha, "changed": changed}
+    )
+    tmp = out / ".manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, default=str))
+    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------------------ reference rows
@@ -645,6 +714,12 @@ def document(args: BenchArgs, results: Sequence[SettingResult], meta: dict[str, 
         + (f" (load average at start {meta['loadavg_start']}, 1/5/15 min)" if meta.get("loadavg_start") else ""),
         f"- machine: {meta.get('machine', machine_line())}; {meta.get('versions', versions())}",
         f"- commit: {meta.get('commit') or commit()}",
+        *[
+            f"- rerun (`--rerun {','.join(r['searchers'])}`): {r.get('finished') or r.get('started') or '?'}"
+            + (f", wall time {r['wall_s'] / 60:.0f} min" if r.get("wall_s") else "")
+            + f", commit {r.get('commit') or '?'}: the rows of {', '.join(r['searchers'])} come from this run"
+            for r in meta.get("reruns") or []
+        ],
         f"- budget: {args.trials} trials x {args.epochs} epochs = {budget} epochs per searcher and seed "
         "(Hyperband, ASHA and BOHB spend the same epochs on more, shorter trials); "
         f"seeds {seeds} (each seed: its own noise draw, split and initialisation, shared by every searcher)",
@@ -738,12 +813,16 @@ def now() -> str:
 
 
 class WallClock:
-    """Adds this invocation's elapsed time to ``meta["wall_s"]`` and saves the metadata every
-    ``every`` seconds and on :meth:`save`, so a killed run loses at most ``every`` seconds of it."""
+    """Adds this invocation's elapsed time to ``target["wall_s"]`` (``target``: ``meta`` itself,
+    or a record inside it such as a rerun's) and saves the metadata every ``every`` seconds and
+    on :meth:`save`, so a killed run loses at most ``every`` seconds of it."""
 
-    def __init__(self, root: Path, meta: dict[str, Any], every: float = 30.0) -> None:
+    def __init__(
+        self, root: Path, meta: dict[str, Any], target: dict[str, Any] | None = None, every: float = 30.0
+    ) -> None:
         self.root, self.meta, self.every = root, meta, every
-        self.base = float(meta.get("wall_s") or 0.0)
+        self.target = meta if target is None else target
+        self.base = float(self.target.get("wall_s") or 0.0)
         self.t0 = time.perf_counter()
         self.lock = threading.Lock()
         self.done = threading.Event()
@@ -756,7 +835,7 @@ class WallClock:
     def save(self, **changes: Any) -> None:
         with self.lock:
             self.meta.update(changes)
-            self.meta["wall_s"] = self.base + time.perf_counter() - self.t0
+            self.target["wall_s"] = self.base + time.perf_counter() - self.t0
             save_meta(self.root, self.meta)
 
     def __enter__(self) -> WallClock:
@@ -784,7 +863,7 @@ def run_benchmark(args: BenchArgs, argv: Sequence[str]) -> str:
         resume = args.resume and manifest is not None
         cfg = setting_config(args, setting, resume=resume)
         if manifest is not None:
-            check_same_budget(cfg, manifest, out)
+            check_same_budget(cfg, manifest, out, args.rerun)
         cfgs[setting] = cfg
     meta = load_meta(root)
     if not args.report_only:
@@ -799,10 +878,25 @@ def run_benchmark(args: BenchArgs, argv: Sequence[str]) -> str:
         }
         if not args.resume:
             meta["wall_s"] = 0.0
-        meta["invocations"] = int(meta.get("invocations") or 0) + 1
+        target = meta
+        if args.rerun:
+            # the first run's commit and wall time stay; the rerun gets its own record
+            meta["commit"] = load_meta(root).get("commit") or meta["commit"]
+            target = {"searchers": list(args.rerun), "started": now(), "commit": commit(), "wall_s": 0.0}
+            meta.setdefault("reruns", []).append(target)
+            for setting, cfg in cfgs.items():
+                out = experiment_dir(args, setting)
+                if read_manifest(out) is None:
+                    continue  # nothing there yet: the searches run the first time
+                removed = forget_searches(out, args.rerun, args.seeds)
+                record_rerun(out, cfg, args.rerun, target["started"], target["commit"])
+                if not args.quiet:
+                    print(f"--rerun: removed {len(removed)} paths of {', '.join(args.rerun)} in {out}", flush=True)
+        else:
+            meta["invocations"] = int(meta.get("invocations") or 0) + 1
         from s2e_tune.experiment import run_experiment
 
-        with WallClock(root, meta) as clock:
+        with WallClock(root, meta, target) as clock:
             for setting, cfg in cfgs.items():
                 if not args.quiet:
                     print(
@@ -813,7 +907,11 @@ def run_benchmark(args: BenchArgs, argv: Sequence[str]) -> str:
                 run_experiment(cfg)
                 if args.reference:
                     run_references(cfg, experiment_dir(args, setting), quiet=args.quiet)
-                clock.save(finished=now(), loadavg_end=loadavg())
+                if args.rerun:
+                    target.update(finished=now(), loadavg_end=loadavg())
+                    clock.save()
+                else:
+                    clock.save(finished=now(), loadavg_end=loadavg())
     results = [analyse_setting(args, s) for s in args.settings]
     first = read_manifest(experiment_dir(args, args.settings[0])) or {}
     data_info = next(iter((first.get("data") or {}).values()), None)
