@@ -79,11 +79,35 @@ def test_budget_values_match_and_rank_on_a_hand_made_search():
     # random's final mean is 0.65: S2E's mean reaches it after 4 of 8 epochs, random only at the end
     assert t.loc["s2e", "match"] == pytest.approx(0.5)
     assert t.loc["random", "match"] == pytest.approx(1.0)
-    # S2E is ahead on both seeds
+    # S2E is ahead on both seeds, by 0.1 on each: paired difference 0.1 with no spread
     assert t.loc["s2e", "rank"] == 1.0 and t.loc["random", "rank"] == 2.0
+    assert t.loc["s2e", "diff"] == pytest.approx(0.1) and t.loc["s2e", "diff_se"] == pytest.approx(0.0)
+    assert math.isnan(t.loc["random", "diff"])  # the reference against itself
     assert t.loc["s2e", "trials"] == TRIALS and t.loc["s2e", "epochs"] == BUDGET and t.loc["s2e", "seeds"] == 2
     f = finals.set_index(["searcher", "seed"])["best_val_acc"]
     assert f.to_dict() == pytest.approx({("random", 0): 0.7, ("random", 1): 0.6, ("s2e", 0): 0.8, ("s2e", 1): 0.7})
+
+
+def test_paired_difference_removes_the_seed_to_seed_spread():
+    finals = pd.DataFrame(
+        [
+            ("random", 0, 0.30),
+            ("random", 1, 0.60),
+            ("random", 2, 0.90),
+            ("s2e", 0, 0.32),
+            ("s2e", 1, 0.61),
+            ("s2e", 2, 0.93),
+            ("tpe", 0, 0.5),
+        ],
+        columns=["searcher", "seed", "best_val_acc"],
+    )
+    mean, se = search.paired_difference(finals, "s2e")
+    d = np.array([0.02, 0.01, 0.03])
+    assert mean == pytest.approx(d.mean()) and se == pytest.approx(d.std(ddof=1) / math.sqrt(3))
+    assert se < finals[finals.searcher == "s2e"].best_val_acc.std() / 10  # far below the unpaired spread
+    assert all(math.isnan(v) for v in search.paired_difference(finals, "tpe"))  # one shared seed only
+    assert all(math.isnan(v) for v in search.paired_difference(finals, "random"))
+    assert all(math.isnan(v) for v in search.paired_difference(finals, "bo"))
 
 
 def test_the_budget_cuts_what_an_overspending_search_found_late():
@@ -286,7 +310,7 @@ def test_quick_benchmark_end_to_end(tmp_path, data_dir, capsys):
     assert any(k.startswith("ref: Co-teaching default (tau 0.5") for k in rows)
     assert any(k.startswith("ref: standard training") for k in rows)
     cells = [c.strip() for c in rows["s2e"].split("|")[1:-1]]
-    assert len(cells) == 11 and " ± " in cells[5]  # val 100 %: mean ± s.e. over 2 seeds
+    assert len(cells) == 12 and " ± " in cells[5]  # val 100 %: mean ± s.e. over 2 seeds
     assert cells[1:3] == ["2.0", "4.0"]  # trials and epochs per seed
     md = (storage / "search_benchmark.md").read_text()
     assert "python -m s2e_tune.bench search --quick" in md and "commit:" in md and "machine:" in md

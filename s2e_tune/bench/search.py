@@ -518,9 +518,26 @@ def analyse(
                 row[f"{col}_{p}"] = float(first[src]) if first is not None else math.nan
                 row[f"{col}_{p}_se"] = float(first[src.replace("_mean", "_se")]) if first is not None else math.nan
         row["match"] = float(match.get(s, math.nan))
+        row["diff"], row["diff_se"] = paired_difference(finals, s, reference)
         row["rank"] = float(mr.get(s, math.nan))
         rows.append(row)
     return pd.DataFrame(rows), finals
+
+
+def paired_difference(finals: pd.DataFrame, searcher: str, reference: str = REFERENCE) -> tuple[float, float]:
+    """Mean and standard error over seeds of ``best_val_acc(searcher) - best_val_acc(reference)``
+    at the full budget, paired by seed (each seed's data, noise draw and initialisation are shared
+    by both searchers, so the pairing removes the seed-to-seed spread).  NaN for the reference
+    itself, or when the two share fewer than two seeds."""
+    if searcher == reference:
+        return math.nan, math.nan
+    f = finals.pivot_table(index="seed", columns="searcher", values="best_val_acc")
+    if searcher not in f or reference not in f:
+        return math.nan, math.nan
+    d = (f[searcher] - f[reference]).dropna()
+    if len(d) < 2:
+        return math.nan, math.nan
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
 
 
 def analyse_setting(args: BenchArgs, setting: str) -> SettingResult:
@@ -549,10 +566,10 @@ def analyse_setting(args: BenchArgs, setting: str) -> SettingResult:
 
 
 # ------------------------------------------------------------------------------ Markdown
-def pm(mean: float, se: float, digits: int = 4) -> str:
+def pm(mean: float, se: float, digits: int = 4, signed: bool = False) -> str:
     if mean is None or pd.isna(mean):
         return "–"
-    s = f"{mean:.{digits}f}"
+    s = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
     return s + (f" ± {se:.{digits}f}" if se is not None and not pd.isna(se) else "")
 
 
@@ -594,6 +611,7 @@ def setting_markdown(res: SettingResult, noise_rate: float, epochs: int, digits:
         "test 50 %",
         "test 100 %",
         f"match {REFERENCE}",
+        f"Δ val vs {REFERENCE}",
         "mean rank",
     ]
     rows = []
@@ -603,7 +621,9 @@ def setting_markdown(res: SettingResult, noise_rate: float, epochs: int, digits:
             + ["–" if pd.isna(r.get(c, math.nan)) else f"{r[c]:.1f}" for c in ("trials", "epochs")]
             + [pm(r.get(f"val_{p}"), r.get(f"val_{p}_se"), digits) for p in (25, 50, 100)]
             + [pm(r.get(f"test_{p}"), r.get(f"test_{p}_se"), digits) for p in (25, 50, 100)]
-            + [fmt_fraction(r.get("match")), "–" if pd.isna(r.get("rank", math.nan)) else f"{r['rank']:.2f}"]
+            + [fmt_fraction(r.get("match"))]
+            + [pm(r.get("diff"), r.get("diff_se"), digits, signed=True) if not pd.isna(r.get("diff")) else ""]
+            + ["–" if pd.isna(r.get("rank", math.nan)) else f"{r['rank']:.2f}"]
         )
     for kind, title in REFERENCE_KINDS.items():
         g = res.references[res.references["kind"] == kind] if not res.references.empty else res.references
@@ -621,6 +641,7 @@ def setting_markdown(res: SettingResult, noise_rate: float, epochs: int, digits:
                 "",
                 "",
                 pm(g["test_acc"].mean(), _se(g["test_acc"]), digits),
+                "",
                 "",
                 "",
             ]
@@ -733,6 +754,9 @@ def document(args: BenchArgs, results: Sequence[SettingResult], meta: dict[str, 
         "- val N %: best-so-far `val_acc` (noisy validation labels, last epoch of a full-length trial) after "
         "N % of the epoch budget; test N %: clean test accuracy of the trial holding it; – : in some seed no "
         "full-length trial had finished yet (the mean needs every seed).",
+        f"- Δ val vs {REFERENCE}: the searcher's best `val_acc` at the full budget minus {REFERENCE} search's, "
+        "paired by seed (mean ± s.e. of the per-seed differences); a difference within about two standard "
+        "errors of 0 is not resolved by these seeds.",
         f"- match {REFERENCE}: the budget fraction at which the searcher's mean first reaches {REFERENCE} "
         "search's final mean; – : not within the budget.",
         "- mean rank: searchers ranked per (setting, seed) by best `val_acc` at the full budget (1 = best, ties "
