@@ -7,9 +7,10 @@ default MNIST-1D, R(t) = Co-teaching's schedule with tau drawn uniformly from
 1. **Tune**: ``NoisyLabelTrainable`` through ``tune.with_parameters``, resources
    ``{"cpu": 1}`` per trial, FIFO scheduler, ``num_samples = --trials``,
    ``max_concurrent_trials = --concurrency`` on a local Ray instance with
-   ``--concurrency`` CPUs, with the run command's settings (``reuse_actors=False``,
-   a checkpoint every epoch keeping one; ``--checkpoint-frequency 0`` turns that
-   off).  Timed: the wall time of ``tuner.fit()`` (``ray.init`` is timed
+   ``--concurrency`` CPUs, with the run command's settings (``reuse_actors=True``:
+   one worker process per concurrent slot, reset between trials; ``--fresh-actors``
+   starts a process per trial instead; a checkpoint every epoch keeping one;
+   ``--checkpoint-frequency 0`` turns that off).  Timed: the wall time of ``tuner.fit()`` (``ray.init`` is timed
    separately and not counted).
 2. **In-process**: the configurations Tune sampled, run back to back with
    :class:`trainables.engine.Trainer` in this process, after ``ray.shutdown()``.
@@ -136,7 +137,16 @@ class TuneRun:
     ray_cpu_s: float  # CPU of the driver (Tune's controller) and of Ray's other processes during fit
 
 
-def run_tune(data, trials: int, epochs: int, concurrency: int, model: str | None, ckpt_freq: int, storage: str):
+def run_tune(
+    data,
+    trials: int,
+    epochs: int,
+    concurrency: int,
+    model: str | None,
+    ckpt_freq: int,
+    storage: str,
+    reuse_actors: bool = True,
+):
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
@@ -171,7 +181,7 @@ def run_tune(data, trials: int, epochs: int, concurrency: int, model: str | None
             scheduler=FIFOScheduler(),
             num_samples=trials,
             max_concurrent_trials=concurrency,
-            reuse_actors=False,
+            reuse_actors=reuse_actors,
         ),
         run_config=tune.RunConfig(
             name="overhead",
@@ -252,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="Tune checkpoint every N epochs, 0 = none [1, as the run command]",
     )
+    p.add_argument(
+        "--fresh-actors",
+        action="store_true",
+        help="a new Ray worker process per trial (reuse_actors=False); default: reuse, as the run command",
+    )
     p.add_argument("--data-dir", default=None, help="data cache [$S2E_TUNE_DATA or ~/.cache/s2e-tune/data]")
     a = p.parse_args(argv)
     if min(a.trials, a.epochs, a.concurrency, a.repeats) < 1 or a.checkpoint_frequency < 0:
@@ -281,7 +296,8 @@ def _run(a: argparse.Namespace) -> int:
     print(
         f"overhead benchmark: {a.trials} Co-teaching trials x {a.epochs} epochs, MNIST-1D {a.samples} signals "
         f"({data.info['n_train']} train), concurrency {a.concurrency}, 1 CPU per trial, FIFO, "
-        f"checkpoint every {a.checkpoint_frequency or 'never'} epoch(s), {a.repeats} repeat(s); commit {git_sha()}",
+        f"checkpoint every {a.checkpoint_frequency or 'never'} epoch(s), "
+        f"{'a new worker per trial' if a.fresh_actors else 'actors reused'}, {a.repeats} repeat(s); commit {git_sha()}",
         flush=True,
     )
     print(machine_line(torch.device("cpu")) + f"; ray {ray.__version__}", flush=True)
@@ -311,7 +327,8 @@ def _run(a: argparse.Namespace) -> int:
                 flush=True,
             )
             with tempfile.TemporaryDirectory(prefix="s2e-overhead-") as storage:
-                tr = run_tune(data, a.trials, a.epochs, a.concurrency, a.model, a.checkpoint_frequency, storage)
+                reuse = not a.fresh_actors
+                tr = run_tune(data, a.trials, a.epochs, a.concurrency, a.model, a.checkpoint_frequency, storage, reuse)
         finally:
             if own_ray:
                 ray.shutdown()
