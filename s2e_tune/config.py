@@ -51,7 +51,7 @@ class ExperimentConfig:
     model: str | None = None
     epochs: int = 20
     trials: int = 16
-    samples_per_round: int = 4
+    samples_per_round: int | None = None  # S2E's K; None: one per parallel trial slot (experiment.resolve_k)
     seeds: tuple[int, ...] = (0,)
     batch_size: int = 128
     lr: float = 1e-3
@@ -161,7 +161,13 @@ class ExperimentConfig:
         check_noise(self.noise, self.noise_rate, 100 if self.dataset == "cifar100" else 10)
         _positive_int("epochs", self.epochs)
         _positive_int("trials", self.trials)
-        _positive_int("samples_per_round", self.samples_per_round, flag="samples-per-round")
+        if self.samples_per_round is not None:
+            _positive_int("samples_per_round", self.samples_per_round, flag="samples-per-round")
+            if self.samples_per_round < 2:
+                raise UserError(
+                    f"--samples-per-round must be at least 2 (S2E ranks the K trials of a round), "
+                    f"got {self.samples_per_round}"
+                )
         _positive_int("batch_size", self.batch_size, flag="batch-size")
         if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
             raise UserError(f"lr must be a positive number, got {self.lr!r}")

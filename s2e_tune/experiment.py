@@ -133,6 +133,31 @@ def init_ray(cfg: ExperimentConfig) -> None:
     )
 
 
+def resolve_k(cfg: ExperimentConfig, store: Store) -> ExperimentConfig:
+    """S2E's K when ``--samples-per-round`` is not given: one trial per parallel trial slot of
+    the Ray cluster, so a round (Algorithm 2, steps 3-6) runs as one wave and no slot idles while
+    the round waits for its last trial; at least 2 (S2E ranks a round's samples) and at most half
+    the trials (at least two rounds, i.e. one update of p_theta that the budget still uses).
+    A resumed run keeps the K it started with (``manifest.json``)."""
+    import dataclasses
+
+    if cfg.samples_per_round is not None:
+        return cfg
+    path = store.path("manifest.json")
+    if cfg.resume and store.exists(path):
+        import json
+
+        old = (json.loads(store.read_bytes(path)).get("config") or {}).get("samples_per_round")
+        if isinstance(old, int) and old >= 2:
+            return dataclasses.replace(cfg, samples_per_round=old)
+    res = ray.cluster_resources()
+    slots = res.get("CPU", 1.0) / cfg.cpus_per_trial
+    if cfg.trial_gpus > 0:
+        slots = min(slots, min(cfg.gpus, res.get("GPU", 0.0)) / cfg.trial_gpus)
+    k = max(2, min(int(slots + 1e-9), cfg.trials // 2))
+    return dataclasses.replace(cfg, samples_per_round=k)
+
+
 def trial_dirname(trial) -> str:
     return f"trial_{trial.trial_id}"
 
@@ -312,6 +337,9 @@ def run_experiment(cfg: ExperimentConfig) -> pd.DataFrame:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     init_ray(cfg)
     try:
+        cfg = resolve_k(cfg, store)
+        if "s2e" in cfg.searchers and not cfg.quiet:
+            print(f"S2E: K = {cfg.samples_per_round} trials per round (--samples-per-round)", flush=True)
         data_info = {str(s): d.info for s, d in datasets.items()}
         write_manifest(store, cfg.to_dict(), device_info(cfg), name=name, data=data_info)
         for seed in cfg.seeds:

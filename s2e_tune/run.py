@@ -53,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-rate", type=float, default=S, help="label noise rate [0.5]")
     p.add_argument("--epochs", type=int, default=S, help="epochs T of every full-length trial [20]")
     p.add_argument("--trials", type=int, default=S, help="budget in full-length trials per searcher and seed [16]")
-    p.add_argument("--samples-per-round", type=int, default=S, help="K, trials per S2E round [4]")
+    p.add_argument(
+        "--samples-per-round",
+        type=int,
+        default=S,
+        help="K, trials per S2E round [one per parallel trial slot, >= 2, <= trials/2]",
+    )
     p.add_argument("--seeds", default=S, help="comma list; each seed repeats the comparison with new noise [0]")
     p.add_argument("--model", default=S, help="cnn9, cnn1d or mlp [by data set]")
     p.add_argument("--gpus", type=float, default=S, help="GPUs the search may use; 0 = CPU [0]")
