@@ -249,7 +249,8 @@ def test_registered_and_defaults():
     assert a.wandb == "off" and a.storage == "bench-results" and not a.resume
     q = search.parse_args(["--quick", "--epochs", "5"])
     assert q.epochs == 5 and q.trials == search.QUICK["trials"] and len(q.searchers) == 2
-    assert search.parse_args(["--trials", "2"]).samples_per_round == 2  # K at most the trials
+    assert search.parse_args(["--trials", "1"]).samples_per_round == 2  # K is S2E's alone, not capped
+    assert search.main(["--samples-per-round", "1", "--storage", "x"]) == 2  # S2E needs K >= 2
 
 
 @pytest.mark.parametrize(
