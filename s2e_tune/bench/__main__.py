@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = {
     "search": "s2e_tune.bench.search",  # every searcher over seeds and noise settings (issue 8)
     "methods": "s2e_tune.bench.methods",  # training methods on MNIST-1D noise settings, in-process
+    "rounds": "s2e_tune.bench.rounds",  # inside S2E: does p_theta learn on the real objective, which K
     "synthetic": "s2e_tune.bench.synthetic",  # S2E vs random search on synthetic objectives
     "throughput": "s2e_tune.bench.throughput",  # trainer epochs/s vs standard training and a reference loop
     "overhead": "s2e_tune.bench.overhead",  # Ray Tune wall time vs the same trials in one process
