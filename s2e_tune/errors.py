@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 
 class UserError(Exception):
     """A problem in the user's input (flag, file, data, environment).
@@ -11,3 +14,18 @@ class UserError(Exception):
     """
 
     exit_code = 2
+
+
+def run_cli(body: Callable[[], None], interrupted: str = "interrupted") -> int:
+    """Run a command's ``body`` the way every ``main()`` here does: a :class:`UserError` is
+    printed as ``error: <message>`` (exit 2), Ctrl-C as ``interrupted`` (exit 130), both on
+    stderr and without a traceback; otherwise exit 0."""
+    try:
+        body()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return 130
+    return 0

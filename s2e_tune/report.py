@@ -50,7 +50,7 @@ from results.analysis import (
 )
 from results.store import Store
 from results.tables import build_trials, read_epochs
-from s2e_tune.errors import UserError
+from s2e_tune.errors import UserError, run_cli
 
 FILES = ("search_efficiency", "label_precision", "schedules", "summary_md", "summary_csv")
 
@@ -324,7 +324,7 @@ def _fmt_summary(summary: pd.DataFrame) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
+    def body() -> None:
         args = build_parser().parse_args(argv)
         several = len(args.results) > 1
         for res in args.results:
@@ -340,13 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\nreport: {os.path.dirname(paths['summary_md'])}/ ({names})")
             if args.wandb_report:
                 print(wandb_report(summary, rep.manifest), file=sys.stderr)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_cli(body)
 
 
 if __name__ == "__main__":

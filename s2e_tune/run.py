@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from s2e_tune.config import PRESETS, SEARCHERS, ExperimentConfig, load_config_file, preset_values
 from s2e_tune.data.prepare import DATASETS
-from s2e_tune.errors import UserError
+from s2e_tune.errors import UserError, run_cli
 from s2e_tune.spaces import SPACES
 
 
@@ -88,19 +88,14 @@ def parse_config(argv: Sequence[str] | None) -> ExperimentConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
+    def body() -> None:
         cfg = parse_config(argv)
         cfg.validate()
         from s2e_tune.experiment import run_experiment
 
         run_experiment(cfg)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; continue with --resume --name NAME", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_cli(body, "interrupted; continue with --resume --name NAME")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from s2e_tune.errors import UserError
+from s2e_tune.errors import UserError, run_cli
 
 SETTINGS_DEFAULT = ("sym-20", "sym-50", "pair-45")
 SEEDS_DEFAULT = (100, 101, 102, 103, 104)
@@ -376,18 +376,14 @@ def report(args: RoundsArgs, runs: dict[tuple[str, int, str], list[dict[str, Any
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
+
+    def body() -> None:
         args = parse_args(argv)
         runs = run_all(args)
         print()
         print(report(args, runs, argv), end="")
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; run the same command again to continue (finished runs are kept)", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_cli(body, "interrupted; run the same command again to continue (finished runs are kept)")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ from results.analysis import (
 )
 from s2e_tune.bench.methods import SETTINGS, git_sha
 from s2e_tune.config import SEARCHERS, ExperimentConfig, parse_searchers, parse_seeds
-from s2e_tune.errors import UserError
+from s2e_tune.errors import UserError, run_cli
 
 START_MARK = "<!-- bench-search:start -->"
 END_MARK = "<!-- bench-search:end -->"
@@ -946,7 +946,8 @@ def run_benchmark(args: BenchArgs, argv: Sequence[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
+
+    def body() -> None:
         args = parse_args(argv)
         doc = run_benchmark(args, argv)
         print()
@@ -956,13 +957,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.update_benchmarks:
             update_benchmarks(args.update_benchmarks, doc)
             print(f"updated: {args.update_benchmarks} (between {START_MARK} and {END_MARK})")
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; continue with the same flags and --resume", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_cli(body, "interrupted; continue with the same flags and --resume")
 
 
 if __name__ == "__main__":
