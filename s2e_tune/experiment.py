@@ -11,6 +11,8 @@ and skips finished ones.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import math
 import os
 import pickle
@@ -139,14 +141,10 @@ def resolve_k(cfg: ExperimentConfig, store: Store) -> ExperimentConfig:
     the round waits for its last trial; at least 2 (S2E ranks a round's samples) and at most half
     the trials (at least two rounds, i.e. one update of p_theta that the budget still uses).
     A resumed run keeps the K it started with (``manifest.json``)."""
-    import dataclasses
-
     if cfg.samples_per_round is not None:
         return cfg
     path = store.path("manifest.json")
     if cfg.resume and store.exists(path):
-        import json
-
         old = (json.loads(store.read_bytes(path)).get("config") or {}).get("samples_per_round")
         if isinstance(old, int) and old >= 2:
             return dataclasses.replace(cfg, samples_per_round=old)
