@@ -153,12 +153,18 @@ def run_tune(
     from trainables.trainable import NoisyLabelTrainable
 
     class CpuProbe(tune.Callback):
-        """Reads the CPU time of each trial's process (``result["pid"]``) at every result."""
+        """Reads the CPU time of each trial's process (``result["pid"]``) at every result.
+
+        With ``reuse_actors`` one process runs several trials one after another, so a trial's
+        CPU time counts from its process's CPU time at the previous trial's last result (0 for
+        a fresh process): start-up or reset, then its own epochs."""
 
         def __init__(self) -> None:
             self.first: dict[str, tuple[float, float]] = {}
             self.last: dict[str, tuple[float, float]] = {}
             self.pids: set[int] = set()
+            self.pid_cpu: dict[int, float] = {}  # each process's CPU time at its latest result
+            self.base: dict[str, float] = {}  # each trial's process CPU time before the trial
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
             pid = result.get("pid")
@@ -166,7 +172,9 @@ def run_tune(
             if cpu is None:
                 return
             self.pids.add(pid)
-            rec = (cpu, float(result["time_total_s"]))
+            base = self.base.setdefault(trial.trial_id, self.pid_cpu.get(pid, 0.0))
+            self.pid_cpu[pid] = cpu
+            rec = (cpu - base, float(result["time_total_s"]))
             self.first.setdefault(trial.trial_id, rec)
             self.last[trial.trial_id] = rec
 
