@@ -88,6 +88,12 @@ def test_budget_values_match_and_rank_on_a_hand_made_search():
     assert f.to_dict() == pytest.approx({("random", 0): 0.7, ("random", 1): 0.6, ("s2e", 0): 0.8, ("s2e", 1): 0.7})
 
 
+def test_title_names_the_searchers_of_the_benchmark():
+    assert search.title(search.DEFAULTS["searchers"]) == "S2E vs random, BO, TPE, Hyperband, ASHA and BOHB"
+    assert search.title(["s2e", "random"]) == "S2E vs random"
+    assert search.title(["random", "asha"]) == "random, ASHA"
+
+
 def test_paired_difference_removes_the_seed_to_seed_spread():
     finals = pd.DataFrame(
         [
