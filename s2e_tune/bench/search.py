@@ -16,6 +16,8 @@ searcher (mean ± standard error over seeds):
   searcher and seed; ``results.analysis.budget_values``);
 * the budget fraction at which the searcher's mean first reaches random
   search's final mean (``results.analysis.budget_to_match``);
+* the paired difference to random search at the full budget (per seed, then
+  mean ± standard error: :func:`paired_difference`);
 * the mean rank: searchers ranked per (setting, seed) by best ``val_acc`` at
   the full budget (1 = best, ties share the average rank), averaged over seeds;
 
