@@ -128,7 +128,7 @@ def parse_args(argv: Sequence[str] | None) -> RoundsArgs:
     )
 
 
-def searchers(args: RoundsArgs) -> list[str]:
+def searcher_names(args: RoundsArgs) -> list[str]:
     return ["random", *(f"s2e-k{k}" for k in args.ks)]
 
 
@@ -188,7 +188,7 @@ def run_all(args: RoundsArgs) -> dict[tuple[str, int, str], list[dict[str, Any]]
     runs = {}
     for setting, seed in itertools.product(args.settings, args.seeds):
         cfg = data = None
-        for searcher in searchers(args):
+        for searcher in searcher_names(args):
             path = run_path(args, setting, seed, searcher)
             if path.exists():
                 runs[setting, seed, searcher] = json.loads(path.read_text())
@@ -339,7 +339,7 @@ def _pm(ms: tuple[float, float], signed: bool = False) -> str:
 def report(args: RoundsArgs, runs: dict[tuple[str, int, str], list[dict[str, Any]]], argv: Sequence[str]) -> str:
     from s2e_tune.bench.search import md_table
 
-    names = searchers(args)
+    names = searcher_names(args)
     lines = [
         "```bash",
         " ".join(["python -m s2e_tune.bench rounds", *map(shlex.quote, argv)]),
