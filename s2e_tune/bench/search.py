@@ -374,9 +374,7 @@ def record_rerun(out: Path, cfg: ExperimentConfig, searchers: Sequence[str], whe
     manifest.setdefault("reruns", []).append(
         {"searchers": list(searchers), "at": when, "git_commit": sha, "changed": changed}
     )
-    tmp = out / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, default=str))
-    os.replace(tmp, path)
+    write_json(path, manifest, indent=2)
 
 
 # ------------------------------------------------------------------------------ reference rows
@@ -828,11 +826,16 @@ def load_meta(root: Path) -> dict[str, Any]:
         return {}
 
 
+def write_json(path: Path, obj: Any, indent: int = 1) -> None:
+    """Write ``obj`` as JSON through a temporary file and a rename: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=indent, default=str) + "\n")
+    os.replace(tmp, path)
+
+
 def save_meta(root: Path, meta: dict[str, Any]) -> None:
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{META_FILE}.tmp"
-    tmp.write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(tmp, root / META_FILE)  # atomic: a reader never sees half a file
+    write_json(root / META_FILE, meta)
 
 
 def commit() -> str:
@@ -905,6 +908,7 @@ def run_benchmark(args: BenchArgs, argv: Sequence[str]) -> str:
         cfgs[setting] = cfg
     meta = load_meta(root)
     if not args.report_only:
+        sha = commit()
         meta = {
             **meta,
             "command": meta.get("command") if args.resume and meta.get("command") else command_line(argv),
@@ -912,15 +916,15 @@ def run_benchmark(args: BenchArgs, argv: Sequence[str]) -> str:
             "loadavg_start": meta.get("loadavg_start") if args.resume and meta.get("loadavg_start") else loadavg(),
             "machine": machine_line(),
             "versions": versions(),
-            "commit": commit(),
+            # a rerun keeps the first run's commit; its own goes into its record below
+            "commit": meta.get("commit") if args.rerun and meta.get("commit") else sha,
         }
         if not args.resume:
             meta["wall_s"] = 0.0
         target = meta
         if args.rerun:
-            # the first run's commit and wall time stay; the rerun gets its own record
-            meta["commit"] = load_meta(root).get("commit") or meta["commit"]
-            target = {"searchers": list(args.rerun), "started": now(), "commit": commit(), "wall_s": 0.0}
+            # the first run's wall time stays; the rerun gets its own record
+            target = {"searchers": list(args.rerun), "started": now(), "commit": sha, "wall_s": 0.0}
             meta.setdefault("reruns", []).append(target)
             for setting, cfg in cfgs.items():
                 out = experiment_dir(args, setting)
@@ -945,11 +949,8 @@ def run_benchmark(args: BenchArgs, argv: Sequence[str]) -> str:
                 run_experiment(cfg)
                 if args.reference:
                     run_references(cfg, experiment_dir(args, setting), quiet=args.quiet)
-                if args.rerun:
-                    target.update(finished=now(), loadavg_end=loadavg())
-                    clock.save()
-                else:
-                    clock.save(finished=now(), loadavg_end=loadavg())
+                target.update(finished=now(), loadavg_end=loadavg())  # the run's, or the rerun's record
+                clock.save()
     results = [analyse_setting(args, s) for s in args.settings]
     first = read_manifest(experiment_dir(args, args.settings[0])) or {}
     data_info = next(iter((first.get("data") or {}).values()), None)
