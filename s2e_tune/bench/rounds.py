@@ -329,11 +329,10 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _pm(ms: tuple[float, float], signed: bool = False) -> str:
-    m, s = ms
-    if m != m:
-        return ""
-    text = f"{m:+.4f}" if signed else f"{m:.4f}"
-    return text + (f" ± {s:.4f}" if s == s else "")
+    """``bench search``'s mean ± s.e. cell; empty where there is no value (random against itself)."""
+    from s2e_tune.bench.search import pm
+
+    return "" if ms[0] != ms[0] else pm(*ms, signed=signed)
 
 
 def report(args: RoundsArgs, runs: dict[tuple[str, int, str], list[dict[str, Any]]], argv: Sequence[str]) -> str:
