@@ -607,8 +607,8 @@ def mean_schedule_by_round(
     ones in log space), kind ``"expected"``.  Without: R(t) of the mean configuration of
     the round (``mean``), kind ``"at-mean"``.
     """
-    from s2e_tune.schedules import keep_ratio_curve
-    from s2e_tune.spaces import decode_config
+    from noisylabels.schedules import keep_ratio_curve
+    from noisylabels.spaces import decode_config
 
     rounds = history.get("rounds") or []
     params = history.get("params")
@@ -640,7 +640,7 @@ def mean_schedule_by_round(
 def config_of(row: Mapping[str, Any]) -> dict[str, Any]:
     """The flat trial config of a row with ``config.<key>`` columns (``config.`` stripped, NaN
     dropped, ``__log10`` keys decoded)."""
-    from s2e_tune.spaces import decode_config
+    from noisylabels.spaces import decode_config
 
     cfg = {}
     for k, v in row.items():

@@ -20,8 +20,8 @@ from typing import Any
 import pyarrow as pa
 from ray import tune
 
+from noisylabels.spaces import decode_config
 from results.store import Store
-from s2e_tune.spaces import decode_config
 
 METRIC_COLUMNS = (
     "kept_ratio",

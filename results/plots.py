@@ -281,7 +281,7 @@ def run_epochs(epochs_df: pd.DataFrame, manifest: Mapping[str, Any] | None = Non
 
 def _dense(config: Mapping[str, Any], T: int) -> tuple[np.ndarray, np.ndarray]:
     """R on a fine clock (200 points) in epoch units: the shape between the run's epochs."""
-    from s2e_tune.schedules import HORIZON, keep_ratio_curve
+    from noisylabels.schedules import HORIZON, keep_ratio_curve
 
     n = int(HORIZON)
     r = keep_ratio_curve(config, n)
@@ -297,8 +297,8 @@ def plot_schedules(
     full_epochs: int | None = None,
     s2e_history: Mapping[str, Any] | None = None,
 ) -> Figure:
-    from s2e_tune.schedules import keep_ratio_curve
-    from s2e_tune.spaces import coteaching_default
+    from noisylabels.schedules import keep_ratio_curve
+    from noisylabels.spaces import coteaching_default
 
     T = run_epochs(epochs_df, manifest)
     t = np.arange(1, T + 1)
@@ -306,7 +306,7 @@ def plot_schedules(
     colors = searcher_colors(list(best))
     rounds, kind = None, ""
     if s2e_history and s2e_history.get("rounds"):
-        from s2e_tune.schedules import HORIZON
+        from noisylabels.schedules import HORIZON
 
         rounds, kind = mean_schedule_by_round(s2e_history, int(HORIZON))  # dense: every unit of the clock
     ncols = 2 if rounds is not None and len(rounds) else 1

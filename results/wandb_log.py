@@ -16,7 +16,7 @@ Modes (``--wandb``):
   never touch the network; upload them later with
   ``wandb sync <local_dir>/wandb/offline-run-*``;
 * ``online``: needs a W&B API key (``wandb login`` or ``WANDB_API_KEY``);
-  :func:`check_wandb_mode` says so, as a :class:`~s2e_tune.errors.UserError`,
+  :func:`check_wandb_mode` says so, as a :class:`~noisylabels.errors.UserError`,
   before Ray starts.
 
 Every trial run has ``group = "<experiment>/<searcher>-seed<seed>"``,
@@ -37,8 +37,8 @@ from typing import Any
 
 from ray import tune
 
+from noisylabels.errors import UserError
 from results.parquet_log import METRIC_COLUMNS
-from s2e_tune.errors import UserError
 
 MODES = ("off", "offline", "online")
 DEFAULT_PROJECT = "s2e-tune"

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from s2e_tune.data.prepare import DATASETS, VAL_LABELS, DataSpec
-from s2e_tune.errors import UserError
-from s2e_tune.models import MODELS
-from s2e_tune.noise import check_noise
-from s2e_tune.spaces import SPACES
+from noisylabels.data.prepare import DATASETS, VAL_LABELS, DataSpec
+from noisylabels.errors import UserError
+from noisylabels.models import MODELS
+from noisylabels.noise import check_noise
+from noisylabels.spaces import SPACES
 
 SEARCHERS = ("s2e", "random", "bo", "tpe", "hyperband", "asha", "bohb")
 REFERENCES = ("default",)  # not searchers: one run of Co-teaching's default schedule per seed

@@ -28,6 +28,9 @@ import pyarrow as pa
 import ray
 from ray import tune
 
+from noisylabels.data import prepare
+from noisylabels.errors import UserError
+from noisylabels.spaces import get_space
 from results.analysis import write_s2e_history_from_state
 from results.manifest import write_manifest
 from results.parquet_log import ParquetLogger
@@ -35,11 +38,8 @@ from results.store import Store
 from results.tables import write_trials
 from results.wandb_log import check_wandb_mode, log_summary_run, wandb_callback
 from s2e_tune.config import ExperimentConfig
-from s2e_tune.data import prepare
-from s2e_tune.errors import UserError
 from s2e_tune.report import build_report
 from s2e_tune.search_algs import METRIC, MODE, build_search
-from s2e_tune.spaces import get_space
 
 
 class LineProgress(tune.Callback):

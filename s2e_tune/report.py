@@ -38,6 +38,7 @@ from typing import Any
 
 import pandas as pd
 
+from noisylabels.errors import UserError, run_cli
 from results.analysis import (
     budget_to_match,
     budget_values,
@@ -50,7 +51,6 @@ from results.analysis import (
 )
 from results.store import Store
 from results.tables import build_trials, read_epochs
-from s2e_tune.errors import UserError, run_cli
 
 FILES = ("search_efficiency", "label_precision", "schedules", "summary_md", "summary_csv")
 

@@ -15,10 +15,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from noisylabels.data.prepare import DATASETS
+from noisylabels.errors import UserError, run_cli
+from noisylabels.spaces import SPACES
 from s2e_tune.config import PRESETS, SEARCHERS, ExperimentConfig, load_config_file, preset_values
-from s2e_tune.data.prepare import DATASETS
-from s2e_tune.errors import UserError, run_cli
-from s2e_tune.spaces import SPACES
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,13 +1,13 @@
 """One search space, translated for every searcher the run command compares.
 
 Each searcher sees the same Tune ``param_space`` (the R(t) space of
-``s2e_tune.spaces`` plus the fixed training settings), the objective
+``noisylabels.spaces`` plus the fixed training settings), the objective
 ``val_acc`` (mode max; test accuracy is never shown to a searcher) and the
 same epoch budget ``trials x epochs``:
 
 ==========  =====================================================================
 default     no search: Co-teaching's default schedule (tau = noise rate, c = 1, T_k = 10)
-s2e         ``searchers.s2e.S2ESearcher`` (Algorithm 2), K trials per round
+s2e         ``searchers.s2e_search.S2ESearcher`` (Algorithm 2), K trials per round
 random      ``BasicVariantGenerator`` (seeded)
 bo          ``BayesOptSearch`` (GP-UCB; log-scaled parameters given as uniform log10)
 tpe         ``OptunaSearch`` with optuna's ``TPESampler``
@@ -28,9 +28,9 @@ from typing import Any
 
 from ray import tune
 
+from noisylabels.errors import UserError
+from noisylabels.spaces import coteaching_default, get_space, to_tune
 from s2e_tune.config import ExperimentConfig
-from s2e_tune.errors import UserError
-from s2e_tune.spaces import coteaching_default, get_space, to_tune
 
 METRIC, MODE = "val_acc", "max"
 EARLY_STOPPING = ("hyperband", "asha", "bohb")
@@ -70,7 +70,7 @@ def build_search(name: str, cfg: ExperimentConfig, seed: int) -> SearchPlan:
         fixed = {**cfg.train_config(seed), **coteaching_default(cfg.noise_rate)}
         return SearchPlan(None, None, 1, fixed, None)
     if name == "s2e":
-        from searchers.s2e import S2ESearcher
+        from searchers.s2e_search import S2ESearcher
 
         alg = S2ESearcher(samples_per_round=cfg.samples_per_round, seed=seed)
     elif name in ("random", "hyperband", "asha"):

@@ -56,7 +56,7 @@ the plain first-order gradient step; it is on par with (on these seeds
 slightly behind) the natural gradient under the same trust region: with K = 8
 the sampled curvature adds little beyond the exact Fisher term.
 
-Pure numpy/scipy: no ray, no torch (the Ray adapter is ``searchers.s2e``).
+Pure numpy/scipy: no ray, no torch (the Ray adapter is ``searchers.s2e_search``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from s2e_tune.data import DataSpec, prepare
+from noisylabels.data import DataSpec, prepare
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from noisylabels.errors import UserError
 from s2e_tune.bench import search
 from s2e_tune.bench.__main__ import BENCHMARKS
-from s2e_tune.errors import UserError
 
 # ------------------------------------------------------------------------------ hand-made data
 EPOCHS, TRIALS = 2, 4

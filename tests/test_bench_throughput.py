@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from noisylabels.spaces import coteaching_default
 from s2e_tune.bench import overhead, throughput
 from s2e_tune.bench.reference_loop import ReferenceCoteaching, loss_coteaching
-from s2e_tune.spaces import coteaching_default
 from trainables.engine import Trainer
 from trainables.methods import Method, coteaching
 

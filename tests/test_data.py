@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from s2e_tune.data import DataSpec, prepare
+from noisylabels.data import DataSpec, prepare
 
 
 def test_same_seed_same_noisy_labels_and_split_other_seed_differs(small_data, data_dir):

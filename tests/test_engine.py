@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from s2e_tune.spaces import coteaching_default
+from noisylabels.spaces import coteaching_default
 from trainables.engine import Trainer
 
 METRICS = {

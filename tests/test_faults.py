@@ -7,10 +7,10 @@ import pytest
 import ray
 from ray import tune
 
+from noisylabels.spaces import coteaching_default
 from results.store import Store
 from s2e_tune.config import ExperimentConfig
 from s2e_tune.experiment import run_experiment
-from s2e_tune.spaces import coteaching_default
 from trainables.engine import Trainer
 from trainables.trainable import NoisyLabelTrainable
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from s2e_tune.spaces import coteaching_default
+from noisylabels.spaces import coteaching_default
 from trainables.engine import Trainer
 from trainables.methods import coteaching, num_kept, small_loss_indices, standard
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from s2e_tune.spaces import coteaching_default
+from noisylabels.spaces import coteaching_default
 from tests.test_engine import METRICS, strip_time
 from trainables.engine import Trainer
 from trainables.methods import (

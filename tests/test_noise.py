@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from s2e_tune.errors import UserError
-from s2e_tune.noise import corrupt_labels, transition_matrix
+from noisylabels.errors import UserError
+from noisylabels.noise import corrupt_labels, transition_matrix
 
 
 @pytest.mark.parametrize("noise,rate", [("sym", 0.2), ("sym", 0.5), ("pair", 0.45), ("sym", 0.0)])

@@ -220,7 +220,7 @@ def test_summary_table_mean_and_se_over_seeds(results_dir):
 
 # ------------------------------------------------------------------------------ S2E history
 def _history(rounds: int = 3):
-    from s2e_tune.spaces import get_space
+    from noisylabels.spaces import get_space
     from searchers.relaxation import S2E, FloatParam
 
     params = [FloatParam(p.name, p.low, p.high, p.log) for p in get_space("s2e").params]
@@ -255,9 +255,9 @@ def test_s2e_history_round_trip_is_strict_json(tmp_path):
 
 def test_s2e_history_from_the_searchers_saved_state(tmp_path):
     """The dict Tune pickles for an S2ESearcher (searcher-state-*.pkl) gives the same file."""
-    from s2e_tune.spaces import get_space
+    from noisylabels.spaces import get_space
     from searchers.relaxation import FloatParam
-    from searchers.s2e import S2ESearcher
+    from searchers.s2e_search import S2ESearcher
 
     params = [FloatParam(p.name, p.low, p.high, p.log) for p in get_space("s2e").params]
     searcher = S2ESearcher(params, metric="val_acc", mode="max", samples_per_round=2, seed=0)

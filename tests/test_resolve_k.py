@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from noisylabels.errors import UserError
 from results.store import Store
 from s2e_tune import experiment
 from s2e_tune.config import ExperimentConfig
-from s2e_tune.errors import UserError
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests of the Ray Tune adapter searchers.s2e.S2ESearcher."""
+"""Tests of the Ray Tune adapter searchers.s2e_search.S2ESearcher."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
 from ray.tune.search import ConcurrencyLimiter, Searcher  # noqa: E402
 
-from searchers.s2e import S2ESearcher, convert_search_space  # noqa: E402
+from searchers.s2e_search import S2ESearcher, convert_search_space  # noqa: E402
 
 SPACE = {
     "x": tune.uniform(-1.0, 2.0),

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from s2e_tune.schedules import R_MIN, coteaching_rate, keep_ratio, keep_ratio_curve, s2e_basis
-from s2e_tune.spaces import SPACES, coteaching_default
+from noisylabels.schedules import R_MIN, coteaching_rate, keep_ratio, keep_ratio_curve, s2e_basis
+from noisylabels.spaces import SPACES, coteaching_default
 
 
 def random_config(space_name, rng):

@@ -4,7 +4,7 @@ import pytest
 import ray
 from ray import tune
 
-from s2e_tune.spaces import coteaching_default
+from noisylabels.spaces import coteaching_default
 from tests.test_engine import METRICS
 from trainables.trainable import NoisyLabelTrainable
 

@@ -22,9 +22,9 @@ import pytest
 import torch
 import torchvision.datasets as tvd
 
-from s2e_tune.data.base import RawDataset
-from s2e_tune.data.vision import VISION_DATASETS, load_vision
-from s2e_tune.errors import UserError
+from noisylabels.data.base import RawDataset
+from noisylabels.data.vision import VISION_DATASETS, load_vision
+from noisylabels.errors import UserError
 
 N_TRAIN, N_TEST = 20, 10
 MNIST_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}

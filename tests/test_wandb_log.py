@@ -13,6 +13,7 @@ import pytest
 import ray
 from ray import tune
 
+from noisylabels.errors import UserError
 from results.wandb_log import (
     NO_KEY,
     WandbTrialLogger,
@@ -20,7 +21,6 @@ from results.wandb_log import (
     log_summary_run,
     wandb_callback,
 )
-from s2e_tune.errors import UserError
 
 
 @pytest.fixture(autouse=True)

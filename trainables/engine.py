@@ -38,10 +38,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from s2e_tune.data import PreparedData
-from s2e_tune.models import build_model, default_model
-from s2e_tune.schedules import R_MIN, keep_ratio_curve
-from s2e_tune.spaces import decode_config
+from noisylabels.data import PreparedData
+from noisylabels.models import build_model, default_model
+from noisylabels.schedules import R_MIN, keep_ratio_curve
+from noisylabels.spaces import decode_config
 from trainables.methods import METHODS, EpochContext, estimate_transition, warmup_epochs
 
 TRAIN_DEFAULTS: dict[str, Any] = {

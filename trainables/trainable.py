@@ -15,7 +15,7 @@ import ray
 import torch
 from ray import tune
 
-from s2e_tune.data import PreparedData
+from noisylabels.data import PreparedData
 from trainables.engine import Trainer
 
 CHECKPOINT_FILE = "trainer.pt"
@@ -42,7 +42,7 @@ class NoisyLabelTrainable(tune.Trainable):
     """Co-teaching and its baselines as a class Trainable.
 
     The trial's config holds the training settings (``trainables.engine.TRAIN_DEFAULTS``)
-    and the R(t) schedule keys (``s2e_tune.schedules``).  Stops itself after
+    and the R(t) schedule keys (``noisylabels.schedules``).  Stops itself after
     ``epochs`` steps, or at once when the training loss diverges (NaN/inf).
     """
 

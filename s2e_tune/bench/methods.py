@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from s2e_tune.data import DataSpec, prepare
-from s2e_tune.spaces import coteaching_default
+from noisylabels.data import DataSpec, prepare
+from noisylabels.spaces import coteaching_default
 from trainables.engine import Trainer
 from trainables.methods import METHODS
 

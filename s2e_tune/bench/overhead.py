@@ -50,10 +50,10 @@ from typing import Any
 
 import torch
 
+from noisylabels.data import DataSpec, prepare
+from noisylabels.spaces import coteaching_default
 from s2e_tune.bench.methods import git_sha
 from s2e_tune.bench.throughput import loadavg, machine_line
-from s2e_tune.data import DataSpec, prepare
-from s2e_tune.spaces import coteaching_default
 from trainables.engine import Trainer
 
 TARGET = 1.15

@@ -1,8 +1,8 @@
 """A reference Co-teaching loop written the way the original code trains (bhanML/Co-teaching).
 
 This is the yardstick of ``python -m s2e_tune.bench throughput``: the same
-model (:func:`s2e_tune.models.build_model`), data, normalisation, device,
-R(t) (:func:`s2e_tune.schedules.keep_ratio_curve`), Adam schedule (linear lr
+model (:func:`noisylabels.models.build_model`), data, normalisation, device,
+R(t) (:func:`noisylabels.schedules.keep_ratio_curve`), Adam schedule (linear lr
 decay and beta1 0.9 -> 0.1 from ``decay_start * T``) and seeding as
 :class:`trainables.engine.Trainer`, but the loop of the original ``main.py`` /
 ``loss.py``:
@@ -43,10 +43,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from s2e_tune.data import PreparedData
-from s2e_tune.models import build_model, default_model
-from s2e_tune.schedules import keep_ratio_curve
-from s2e_tune.spaces import decode_config
+from noisylabels.data import PreparedData
+from noisylabels.models import build_model, default_model
+from noisylabels.schedules import keep_ratio_curve
+from noisylabels.spaces import decode_config
 from trainables.engine import TRAIN_DEFAULTS, resolve_device
 
 BATCH_SIZE = 128  # the original's hard-coded batch size

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from s2e_tune.errors import UserError, run_cli
+from noisylabels.errors import UserError, run_cli
 
 SETTINGS_DEFAULT = ("sym-20", "sym-50", "pair-45")
 SEEDS_DEFAULT = (100, 101, 102, 103, 104)
@@ -111,7 +111,7 @@ def parse_args(argv: Sequence[str] | None) -> RoundsArgs:
         raise UserError(f"--trials {a.trials}: need >= 4 and a multiple of every K ({', '.join(map(str, ks))})")
     if a.epochs < 1 or a.mnist1d_samples < 100:
         raise UserError("need --epochs >= 1 and --mnist1d-samples >= 100")
-    from s2e_tune.spaces import get_space
+    from noisylabels.spaces import get_space
 
     get_space(a.space)
     return RoundsArgs(
@@ -150,7 +150,7 @@ def experiment_config(args: RoundsArgs, setting: str, seed: int) -> Any:
 def run_one(args: RoundsArgs, cfg: Any, seed: int, searcher: str, data: Any) -> list[dict[str, Any]]:
     """``args.trials`` sequential evaluations of one searcher; each row: ``val_acc``,
     ``test_acc`` and the configuration in unit coordinates ``u`` (the S2E core's own)."""
-    from s2e_tune.spaces import get_space
+    from noisylabels.spaces import get_space
     from searchers.relaxation import S2E, FloatParam
     from trainables.engine import Trainer
 
@@ -182,7 +182,7 @@ def run_one(args: RoundsArgs, cfg: Any, seed: int, searcher: str, data: Any) -> 
 
 
 def run_all(args: RoundsArgs) -> dict[tuple[str, int, str], list[dict[str, Any]]]:
-    from s2e_tune.data import prepare
+    from noisylabels.data import prepare
 
     args.out.mkdir(parents=True, exist_ok=True)
     runs = {}
@@ -241,8 +241,8 @@ def summarise(runs: dict[tuple[str, int, str], list[dict[str, Any]]], setting: s
 
 def mean_keep_ratio(u: Sequence[float], space_name: str, epochs: int) -> float:
     """Mean R over epochs 2..T of the schedule at unit point ``u`` (epoch 1 always keeps all)."""
-    from s2e_tune.schedules import keep_ratio_curve
-    from s2e_tune.spaces import get_space
+    from noisylabels.schedules import keep_ratio_curve
+    from noisylabels.spaces import get_space
     from searchers.relaxation import FloatParam
 
     space = get_space(space_name)

@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from noisylabels.errors import UserError, run_cli
 from results.analysis import (
     BUDGET_FRACTIONS,
     Efficiency,
@@ -67,7 +68,6 @@ from results.analysis import (
 )
 from s2e_tune.bench.methods import SETTINGS, git_sha
 from s2e_tune.config import SEARCHERS, ExperimentConfig, parse_searchers, parse_seeds
-from s2e_tune.errors import UserError, run_cli
 
 START_MARK = "<!-- bench-search:start -->"
 END_MARK = "<!-- bench-search:end -->"
@@ -382,8 +382,8 @@ def run_references(cfg: ExperimentConfig, out: Path, quiet: bool = False) -> pd.
     """Co-teaching's default schedule and standard training, one full-length run per seed on the
     seed's data (the data every searcher of that seed saw), in this process.  Cached in
     ``out/reference.parquet``; rows already there (same epochs) are not rerun."""
-    from s2e_tune.data import prepare
-    from s2e_tune.spaces import coteaching_default
+    from noisylabels.data import prepare
+    from noisylabels.spaces import coteaching_default
     from trainables.engine import Trainer
 
     path = out / REFERENCE_FILE

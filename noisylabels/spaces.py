@@ -1,7 +1,7 @@
 """Search spaces over R(t), in a searcher-neutral form.
 
 Each space is a list of bounded scalar parameters plus the fixed keys that tell
-:func:`s2e_tune.schedules.keep_ratio_curve` which form to evaluate.  The run
+:func:`noisylabels.schedules.keep_ratio_curve` which form to evaluate.  The run
 command translates a space into each searcher's own form (Tune domains for
 random/BO/TPE/Hyperband/BOHB, and the same domains for S2E, whose core rescales
 every parameter to [0, 1]).
@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from s2e_tune.errors import UserError
+from noisylabels.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from s2e_tune.data.base import RawDataset
+from noisylabels.data.base import RawDataset
 
 DEFAULT_SAMPLES = 12_500  # 10,000 train + 2,500 test with mnist1d's 0.8 train split
 DATA_SEED = 42  # the mnist1d default: the clean data set is one fixed draw

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from s2e_tune.errors import UserError
+from noisylabels.errors import UserError
 
 NOISE_TYPES = ("sym", "pair")
 

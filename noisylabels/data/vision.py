@@ -43,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from s2e_tune.data.base import RawDataset
-from s2e_tune.errors import UserError
+from noisylabels.data.base import RawDataset
+from noisylabels.errors import UserError
 
 _MNIST_SPLIT_FILES = (
     ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from s2e_tune.data.base import RawDataset
-from s2e_tune.errors import UserError
-from s2e_tune.noise import check_noise, corrupt_labels
+from noisylabels.data.base import RawDataset
+from noisylabels.errors import UserError
+from noisylabels.noise import check_noise, corrupt_labels
 
 DATASETS = ("mnist1d", "mnist", "fashion-mnist", "cifar10", "cifar100")
 VAL_LABELS = ("noisy", "clean")
@@ -81,10 +81,10 @@ def load_raw(spec: DataSpec) -> RawDataset:
     """Read or generate the clean data set named by ``spec``."""
     data_dir = Path(spec.data_dir) if spec.data_dir else default_data_dir()
     if spec.dataset == "mnist1d":
-        from s2e_tune.data.mnist1d import load_mnist1d
+        from noisylabels.data.mnist1d import load_mnist1d
 
         return load_mnist1d(data_dir, spec.mnist1d_samples)
-    from s2e_tune.data.vision import load_vision
+    from noisylabels.data.vision import load_vision
 
     return load_vision(spec.dataset, data_dir)
 
