@@ -39,46 +39,17 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from results.analysis import (  # noqa: E402
-    Efficiency,
-    best_trials,
-    config_of,
-    is_coteaching_default,
-    mean_schedule_by_round,
-    order_searchers,
-)
+from results.efficiency import Efficiency  # noqa: E402
+from results.schedule_curves import config_of, is_coteaching_default, mean_schedule_by_round  # noqa: E402
+from results.schema import best_trials  # noqa: E402
+from searchers.registry import colours, label  # noqa: E402
+from searchers.registry import order as order_searchers  # noqa: E402
 
-COLORS = {
-    "s2e": "#d62728",
-    "random": "#7f7f7f",
-    "bo": "#1f77b4",
-    "tpe": "#2ca02c",
-    "hyperband": "#9467bd",
-    "asha": "#ff7f0e",
-    "bohb": "#8c564b",
-}
-EXTRA_COLORS = ["#17becf", "#e377c2", "#bcbd22", "#393b79", "#637939"]
-LABELS = {
-    "s2e": "S2E",
-    "random": "random",
-    "bo": "BO (GP)",
-    "tpe": "TPE",
-    "hyperband": "Hyperband",
-    "asha": "ASHA",
-    "bohb": "BOHB",
-}
 DPI = 110
 
 
 def searcher_colors(names: Sequence[str]) -> dict[str, str]:
-    out, extra = {}, iter(EXTRA_COLORS * 10)
-    for n in order_searchers(names):
-        out[n] = COLORS.get(n) or next(extra)
-    return out
-
-
-def label(searcher: str) -> str:
-    return LABELS.get(searcher, searcher)
+    return colours(names)
 
 
 def png_bytes(fig: Figure) -> bytes:

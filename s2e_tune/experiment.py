@@ -31,7 +31,7 @@ from ray import tune
 from noisylabels.data import prepare
 from noisylabels.errors import UserError
 from noisylabels.spaces import get_space
-from results.analysis import write_s2e_history_from_state
+from results.history import write_s2e_history_from_state
 from results.manifest import write_manifest
 from results.parquet_log import ParquetLogger
 from results.store import Store

@@ -39,17 +39,10 @@ from typing import Any
 import pandas as pd
 
 from noisylabels.errors import UserError, run_cli
-from results.analysis import (
-    budget_to_match,
-    budget_values,
-    markdown_table,
-    per_seed_table,
-    read_s2e_history,
-    s2e_history_seeds,
-    search_efficiency,
-    summary_table,
-)
+from results.efficiency import budget_to_match, budget_values, search_efficiency
+from results.history import read_s2e_history, s2e_history_seeds
 from results.store import Store
+from results.summary import markdown_table, per_seed_table, summary_table
 from results.tables import build_trials, read_epochs
 
 FILES = ("search_efficiency", "label_precision", "schedules", "summary_md", "summary_csv")
@@ -254,8 +247,6 @@ def wandb_report(summary: pd.DataFrame, manifest: dict[str, Any] | None, project
             filters=f"Config('experiment') = '{quoted}'",  # set by results.wandb_log on every run
             groupby=["config.searcher"],
         )
-        from results.analysis import markdown_table
-
         report = wr.Report(
             entity=entity,
             project=proj,

@@ -18,23 +18,19 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from results.analysis import (
-    best_so_far,
-    budget_to_match,
-    budget_values,
-    mean_schedule_by_round,
+from results.efficiency import best_so_far, budget_to_match, budget_values, search_efficiency, step_on_grid
+from results.history import (
     read_s2e_history,
     s2e_history_path,
-    search_efficiency,
-    step_on_grid,
-    summary_table,
     write_s2e_history,
     write_s2e_history_from_state,
     write_s2e_history_of,
 )
 from results.parquet_log import epoch_table, partition
 from results.plots import distinct_colors
+from results.schedule_curves import mean_schedule_by_round
 from results.store import Store
+from results.summary import summary_table
 from results.tables import build_trials, read_epochs
 from s2e_tune.report import main, make_report
 

@@ -57,17 +57,11 @@ import numpy as np
 import pandas as pd
 
 from noisylabels.errors import UserError, run_cli
-from results.analysis import (
-    BUDGET_FRACTIONS,
-    Efficiency,
-    budget_to_match,
-    budget_values,
-    order_searchers,
-    per_seed_table,
-    search_efficiency,
-)
+from results.efficiency import BUDGET_FRACTIONS, Efficiency, budget_to_match, budget_values, search_efficiency
+from results.summary import per_seed_table
 from s2e_tune.bench.methods import SETTINGS, git_sha
 from s2e_tune.config import SEARCHERS, ExperimentConfig, parse_searchers, parse_seeds
+from searchers.registry import order as order_searchers
 
 START_MARK = "<!-- bench-search:start -->"
 END_MARK = "<!-- bench-search:end -->"
