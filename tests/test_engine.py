@@ -4,12 +4,11 @@ import pytest
 import torch
 
 from noisylabels.spaces import coteaching_default
+from results.schema import EPOCH_METRICS
 from trainables.engine import Trainer
+from trainables.methods import METHODS
 
-METRICS = {
-    "epoch", "kept_ratio", "label_precision", "label_precision_net1", "label_precision_net2", "train_loss",
-    "val_acc", "val_loss", "test_acc", "test_acc_net1", "test_acc_net2", "epoch_time_s", "diverged",
-}
+METRICS = set(EPOCH_METRICS)
 
 
 def strip_time(m):
@@ -54,3 +53,10 @@ def test_metric_names_and_optimizer_schedule(small_data):
 def test_unknown_method_is_rejected(small_data):
     with pytest.raises(ValueError, match="unknown method"):
         Trainer({"method": "magic"}, small_data)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_an_epoch_reports_exactly_the_schema_metrics(method, small_data):
+    """What the loggers, tables and report read (results.schema.EPOCH_METRICS) is what an epoch emits."""
+    m = Trainer({"method": method, "epochs": 2, "model": "mlp", **coteaching_default(0.5)}, small_data).train_epoch()
+    assert sorted(m) == sorted(EPOCH_METRICS)

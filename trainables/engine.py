@@ -1,6 +1,6 @@
 """The training loop of every method, without Ray: one call = one epoch.
 
-Speed (issue 3): the whole data set lives as tensors on the trial's device,
+Speed: the whole data set lives as tensors on the trial's device,
 mini-batches are index slices of one ``randperm`` per epoch, every statistic is
 accumulated on the device and read back once per epoch, and CUDA runs under
 bf16 autocast.  Adam with Co-teaching's schedule: learning rate ``lr`` until
@@ -42,7 +42,7 @@ from noisylabels.data import PreparedData
 from noisylabels.models import build_model, default_model
 from noisylabels.schedules import R_MIN, keep_ratio_curve
 from noisylabels.spaces import decode_config
-from trainables.methods import METHODS, EpochContext, estimate_transition, warmup_epochs
+from trainables.methods import METHODS, EpochContext, estimate_transition
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "method": "coteaching",
@@ -62,10 +62,6 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "fc_warmup": 0.2,
     "fc_percentile": 97.0,
     "fc_reinit": True,
-    # test-only fault hooks (never set by the CLI): see trainables.trainable
-    "fault_nan_epoch": None,  # the training loss becomes NaN in this epoch
-    "fault_raise_epoch": None,  # NoisyLabelTrainable raises once in this epoch
-    "fault_marker": None,  # file that records that the raise happened ("once" across restarts)
 }
 
 
@@ -167,9 +163,6 @@ class Trainer:
             for opt in self.opts:
                 opt.zero_grad(set_to_none=True)
             total = torch.stack(res.losses).sum()
-            if epoch == self.config.get("fault_nan_epoch"):  # test hook: make this epoch diverge
-                total = total * math.nan
-                res.train_loss = res.train_loss * math.nan
             total.backward()
             for opt in self.opts:
                 opt.step()
@@ -199,14 +192,13 @@ class Trainer:
         metrics["diverged"] = not math.isfinite(train_loss)
         if metrics["diverged"]:  # NaN weights: report the worst objective, never a lucky argmax
             metrics.update(val_acc=0.0, val_loss=math.inf)
-        if self.method.name == "fcorrection" and self.transition is None and not metrics["diverged"]:
-            if epoch >= max(1, warmup_epochs(float(self.config["fc_warmup"]), self.epochs)) and epoch < self.epochs:
-                self._estimate_transition()
+        if self.method.end_of_epoch is not None:  # e.g. fcorrection estimates T_hat after its warm-up
+            self.method.end_of_epoch(self, metrics)
         metrics["epoch_time_s"] = time.perf_counter() - t0
         self.last_metrics = metrics
         return metrics
 
-    def _estimate_transition(self) -> None:
+    def estimate_transition(self) -> None:
         """fcorrection: T_hat from the warmed-up network's predictions on the noisy training set."""
         probs = torch.softmax(self._predict(self.x_train)[0], dim=1)
         self.transition = estimate_transition(probs, float(self.config["fc_percentile"]))

@@ -266,6 +266,18 @@ class Method:
     rule: Callable[..., BatchResult]
     uses_schedule: bool = False  # True: R(t) comes from the config's schedule; False: R = 1 (kept_ratio 1.0)
     options: Callable[[EpochContext], dict[str, Any]] = field(default=_no_options)  # extra rule kwargs
+    # work after an epoch's metrics are known: (trainer, metrics) -> None, e.g. fcorrection's T_hat
+    end_of_epoch: Callable[[Any, dict[str, Any]], None] | None = None
+
+
+def _fcorrection_end_of_epoch(trainer: Any, metrics: dict[str, Any]) -> None:
+    """Forward correction: at the end of the last warm-up epoch (``max(1, ceil(fc_warmup * T))``,
+    never the last epoch of the run) estimate T_hat from the warmed-up network, once."""
+    if trainer.transition is not None or metrics["diverged"]:
+        return
+    warm = max(1, warmup_epochs(float(trainer.config["fc_warmup"]), trainer.epochs))
+    if warm <= metrics["epoch"] < trainer.epochs:
+        trainer.estimate_transition()
 
 
 METHODS: dict[str, Method] = {
@@ -273,7 +285,10 @@ METHODS: dict[str, Method] = {
     "coteaching": Method("coteaching", 2, True, coteaching, uses_schedule=True),
     "selfteach": Method("selfteach", 1, True, selfteach, uses_schedule=True),
     "decoupling": Method("decoupling", 2, True, decoupling),
-    "fcorrection": Method("fcorrection", 1, False, fcorrection, options=lambda ctx: {"transition": ctx.transition}),
+    "fcorrection": Method(
+        "fcorrection", 1, False, fcorrection,
+        options=lambda ctx: {"transition": ctx.transition}, end_of_epoch=_fcorrection_end_of_epoch,
+    ),
     "coteaching_plus": Method(
         "coteaching_plus", 2, True, coteaching_plus, uses_schedule=True,
         options=lambda ctx: {"disagree": ctx.epoch > warmup_epochs(ctx.config["cotplus_init"], ctx.epochs)},

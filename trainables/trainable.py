@@ -43,14 +43,17 @@ class NoisyLabelTrainable(tune.Trainable):
 
     The trial's config holds the training settings (``trainables.engine.TRAIN_DEFAULTS``)
     and the R(t) schedule keys (``noisylabels.schedules``).  Stops itself after
-    ``epochs`` steps, or at once when the training loss diverges (NaN/inf).
+    ``epochs`` steps, or at once when the training loss diverges (NaN/inf).  ``trainer_cls`` is
+    the training loop it runs (a subclass may swap in its own ``Trainer``).
     """
+
+    trainer_cls: type[Trainer] = Trainer
 
     def setup(self, config: dict[str, Any], data: PreparedData | None = None) -> None:
         if data is None:
             raise ValueError("NoisyLabelTrainable needs data: use tune.with_parameters(..., data=...)")
         self._data = data
-        self.trainer = Trainer(config, data)
+        self.trainer = self.trainer_cls(config, data)
         self._node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
 
     def step(self) -> dict[str, Any]:
@@ -58,7 +61,6 @@ class NoisyLabelTrainable(tune.Trainable):
             # restored from a checkpoint written after its last epoch (the driver died before it
             # recorded the end): report that epoch again instead of training past the budget
             return {**self.trainer.last_metrics, "done": True, "node_id": self._node_id}
-        self._maybe_fault(self.trainer.epoch + 1)
         metrics = self.trainer.train_epoch()
         metrics["done"] = self.trainer.finished
         metrics["node_id"] = self._node_id
@@ -66,22 +68,9 @@ class NoisyLabelTrainable(tune.Trainable):
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
         """Reuse this actor for the next trial (``reuse_actors=True``): a fresh trainer, the same data."""
-        self.trainer = Trainer(new_config, self._data)
+        self.trainer = self.trainer_cls(new_config, self._data)
         self.config = new_config
         return True
-
-    def _maybe_fault(self, epoch: int) -> None:
-        """Test hook: raise in epoch ``fault_raise_epoch``; with ``fault_marker`` only the first time."""
-        cfg = self.trainer.config
-        if cfg.get("fault_raise_epoch") != epoch:
-            return
-        marker = cfg.get("fault_marker")
-        if marker:
-            if os.path.exists(marker):
-                return
-            with open(marker, "w") as f:
-                f.write(f"fault at epoch {epoch}\n")
-        raise RuntimeError(f"injected fault at epoch {epoch} (fault_raise_epoch test hook)")
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
         torch.save(self.trainer.state_dict(), os.path.join(checkpoint_dir, CHECKPOINT_FILE))
