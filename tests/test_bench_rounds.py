@@ -88,11 +88,9 @@ def test_tiny_real_run_caches_every_run_and_reuses_it(tmp_path, data_dir, capsys
     assert "| s2e-k2 " in out and "landscape (4 uniform samples)" in out and "K = 2: cosine" in out
 
     # a second call trains nothing: every run comes from its file
-    import trainables.engine
-
     def no_training(*a, **k):
         raise AssertionError("trained again")
 
-    monkeypatch.setattr(trainables.engine, "Trainer", no_training)
+    monkeypatch.setattr(rounds, "Trainer", no_training)
     assert rounds.main(argv) == 0
     assert capsys.readouterr().out == out

@@ -5,14 +5,16 @@ Behaviour only, never timings.
 
 import json
 import math
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from noisylabels.errors import UserError
-from s2e_tune.bench import search
+from s2e_tune.bench import common, search
 from s2e_tune.bench.__main__ import BENCHMARKS
+from s2e_tune.bench.search import aggregate, definition, launch, render
 
 # ------------------------------------------------------------------------------ hand-made data
 EPOCHS, TRIALS = 2, 4
@@ -68,7 +70,7 @@ def hand_made_trials(epochs_df: pd.DataFrame) -> pd.DataFrame:
 
 def test_budget_values_match_and_rank_on_a_hand_made_search():
     epochs = hand_made_epochs()
-    table, finals = search.analyse(epochs, hand_made_trials(epochs), budget=BUDGET, full_epochs=EPOCHS)
+    table, finals = aggregate.analyse(epochs, hand_made_trials(epochs), budget=BUDGET, full_epochs=EPOCHS)
     t = table.set_index("searcher")
     assert list(table["searcher"]) == ["s2e", "random"]
     # mean over seeds of the best so far after 2, 4 and 8 epochs
@@ -89,9 +91,9 @@ def test_budget_values_match_and_rank_on_a_hand_made_search():
 
 
 def test_title_names_the_searchers_of_the_benchmark():
-    assert search.title(search.DEFAULTS["searchers"]) == "S2E vs random, BO, TPE, Hyperband, ASHA and BOHB"
-    assert search.title(["s2e", "random"]) == "S2E vs random"
-    assert search.title(["random", "asha"]) == "random, ASHA"
+    assert render.title(definition.FULL.searchers) == "S2E vs random, BO, TPE, Hyperband, ASHA and BOHB"
+    assert render.title(["s2e", "random"]) == "S2E vs random"
+    assert render.title(["random", "asha"]) == "random, ASHA"
 
 
 def test_paired_difference_removes_the_seed_to_seed_spread():
@@ -107,18 +109,18 @@ def test_paired_difference_removes_the_seed_to_seed_spread():
         ],
         columns=["searcher", "seed", "best_val_acc"],
     )
-    mean, se = search.paired_difference(finals, "s2e")
+    mean, se = aggregate.paired_difference(finals, "s2e")
     d = np.array([0.02, 0.01, 0.03])
     assert mean == pytest.approx(d.mean()) and se == pytest.approx(d.std(ddof=1) / math.sqrt(3))
     assert se < finals[finals.searcher == "s2e"].best_val_acc.std() / 10  # far below the unpaired spread
-    assert all(math.isnan(v) for v in search.paired_difference(finals, "tpe"))  # one shared seed only
-    assert all(math.isnan(v) for v in search.paired_difference(finals, "random"))
-    assert all(math.isnan(v) for v in search.paired_difference(finals, "bo"))
+    assert all(math.isnan(v) for v in aggregate.paired_difference(finals, "tpe"))  # one shared seed only
+    assert all(math.isnan(v) for v in aggregate.paired_difference(finals, "random"))
+    assert all(math.isnan(v) for v in aggregate.paired_difference(finals, "bo"))
 
 
 def test_the_budget_cuts_what_an_overspending_search_found_late():
     epochs = hand_made_epochs()
-    table, finals = search.analyse(epochs, hand_made_trials(epochs), budget=6, full_epochs=EPOCHS)
+    table, finals = aggregate.analyse(epochs, hand_made_trials(epochs), budget=6, full_epochs=EPOCHS)
     t = table.set_index("searcher")
     assert t.loc["random", "val_100"] == pytest.approx(0.6)  # the 4th trials end after 8 > 6 epochs
     assert finals.set_index(["searcher", "seed"]).loc[("s2e", 0), "best_val_acc"] == pytest.approx(0.7)
@@ -127,7 +129,7 @@ def test_the_budget_cuts_what_an_overspending_search_found_late():
 def test_budget_to_match_is_missing_without_random_and_rows_follow_the_requested_searchers():
     epochs = hand_made_epochs()
     epochs = epochs[epochs["searcher"] == "s2e"]
-    table, _ = search.analyse(epochs, hand_made_trials(epochs), BUDGET, EPOCHS, searchers=["s2e", "tpe"])
+    table, _ = aggregate.analyse(epochs, hand_made_trials(epochs), BUDGET, EPOCHS, searchers=["s2e", "tpe"])
     t = table.set_index("searcher")
     assert list(t.index) == ["s2e", "tpe"]
     assert math.isnan(t.loc["s2e", "match"])
@@ -142,12 +144,12 @@ def test_ranks_average_ties_and_put_missing_results_last():
             "best_val_acc": [0.9, 0.9, 0.5, 0.4, math.nan, 0.6],
         }
     )
-    r = search.ranks(finals).set_index(["searcher", "seed"])["rank"]
+    r = aggregate.ranks(finals).set_index(["searcher", "seed"])["rank"]
     assert r[("a", 0)] == r[("b", 0)] == 1.5 and r[("c", 0)] == 3
     assert r[("c", 1)] == 1 and r[("a", 1)] == 2 and r[("b", 1)] == 3
-    assert search.mean_ranks(finals).to_dict() == {"a": 1.75, "b": 2.25, "c": 2.0}
+    assert aggregate.mean_ranks(finals).to_dict() == {"a": 1.75, "b": 2.25, "c": 2.0}
     both = pd.concat([finals.assign(setting="x"), finals.assign(setting="y", best_val_acc=[1, 2, 3, 3, 2, 1])])
-    m = search.mean_ranks(both, by=("setting", "seed"))
+    m = aggregate.mean_ranks(both, by=("setting", "seed"))
     assert m["a"] == pytest.approx((1.5 + 2 + 3 + 1) / 4) and m.sum() == pytest.approx(6.0)
 
 
@@ -155,41 +157,38 @@ def test_ranks_average_ties_and_put_missing_results_last():
 def test_update_benchmarks_appends_markers_then_replaces_only_between_them(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# Benchmarks\n\nintro text\n")
-    search.update_benchmarks(path, "## Searchers\n\nfirst table\n")
+    render.update_benchmarks(path, "## Searchers\n\nfirst table\n")
     text = path.read_text()
-    assert text.startswith("# Benchmarks\n\nintro text\n\n" + search.START_MARK)
-    assert text.endswith(search.END_MARK + "\n") and "first table" in text
+    assert text.startswith("# Benchmarks\n\nintro text\n\n" + render.START_MARK)
+    assert text.endswith(render.END_MARK + "\n") and "first table" in text
     path.write_text(text + "\n## Later section\n\nkept\n")  # text after the markers
-    search.update_benchmarks(path, "## Searchers\n\nsecond table")
+    render.update_benchmarks(path, "## Searchers\n\nsecond table")
     once = path.read_text()
-    search.update_benchmarks(path, "## Searchers\n\nsecond table")
+    render.update_benchmarks(path, "## Searchers\n\nsecond table")
     assert path.read_text() == once  # idempotent
     assert "first table" not in once and "second table" in once
     assert once.startswith("# Benchmarks\n\nintro text\n\n") and once.endswith("## Later section\n\nkept\n")
-    assert once.count(search.START_MARK) == once.count(search.END_MARK) == 1
+    assert once.count(render.START_MARK) == once.count(render.END_MARK) == 1
 
 
 def test_update_benchmarks_creates_a_missing_file_and_refuses_broken_markers(tmp_path):
     new = tmp_path / "new.md"
-    search.update_benchmarks(new, "body")
-    assert new.read_text() == f"{search.START_MARK}\nbody\n{search.END_MARK}\n"
+    render.update_benchmarks(new, "body")
+    assert new.read_text() == f"{render.START_MARK}\nbody\n{render.END_MARK}\n"
     bad = tmp_path / "bad.md"
-    bad.write_text(f"x\n{search.END_MARK}\n{search.START_MARK}\n")
+    bad.write_text(f"x\n{render.END_MARK}\n{render.START_MARK}\n")
     with pytest.raises(UserError):
-        search.update_benchmarks(bad, "body")
-    assert bad.read_text() == f"x\n{search.END_MARK}\n{search.START_MARK}\n"
+        render.update_benchmarks(bad, "body")
+    assert bad.read_text() == f"x\n{render.END_MARK}\n{render.START_MARK}\n"
 
 
 def test_wall_clock_keeps_the_elapsed_time_on_disk_while_running(tmp_path):
-    import json
-    import time
-
     meta = {"wall_s": 100.0}
 
     def on_disk() -> float:
-        return json.loads((tmp_path / search.META_FILE).read_text())["wall_s"]
+        return json.loads((tmp_path / definition.META_FILE).read_text())["wall_s"]
 
-    with search.WallClock(tmp_path, meta, every=0.01):
+    with common.WallClock(tmp_path / definition.META_FILE, meta, every=0.01):
         first = on_disk()  # saved on entry: the earlier invocations' time plus a little
         assert first >= 100.0
         deadline = time.monotonic() + 10
@@ -216,7 +215,7 @@ def test_forget_searches_removes_only_the_named_searches(tmp_path):
     for f in files:
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text("x")
-    removed = search.forget_searches(out, ["s2e"], [0])
+    removed = launch.forget_searches(out, ["s2e"], [0])
     assert sorted(removed) == sorted(
         [
             out / "searches" / "s2e-seed0.done",
@@ -229,33 +228,33 @@ def test_forget_searches_removes_only_the_named_searches(tmp_path):
     left = {f for f in files if f.exists()}
     assert left == {f for f in files if not any(f == r or r in f.parents for r in removed)}
     assert (out / "random-seed0").exists() and (out / "s2e-seed1").exists() and (out / "manifest.json").exists()
-    assert search.forget_searches(out, ["s2e"], [0]) == []  # nothing left to remove
+    assert launch.forget_searches(out, ["s2e"], [0]) == []  # nothing left to remove
 
 
 def test_a_rerun_may_change_only_the_keys_its_searchers_read(tmp_path):
     args = search.parse_args(["--quick", "--storage", str(tmp_path), "--samples-per-round", "3"])
-    cfg = search.setting_config(args, "sym-50")
+    cfg = launch.setting_config(args, "sym-50")
     old = {"config": {**cfg.to_dict(), "samples_per_round": 2}}
     with pytest.raises(UserError, match="samples_per_round=2"):
-        search.check_same_budget(cfg, old, tmp_path)
+        launch.check_same_budget(cfg, old, tmp_path)
     with pytest.raises(UserError, match="samples_per_round=2"):
-        search.check_same_budget(cfg, old, tmp_path, rerun=("random",))
-    search.check_same_budget(cfg, old, tmp_path, rerun=("s2e",))  # S2E's K: S2E's results are redone
+        launch.check_same_budget(cfg, old, tmp_path, rerun=("random",))
+    launch.check_same_budget(cfg, old, tmp_path, rerun=("s2e",))  # S2E's K: S2E's results are redone
     old["config"]["epochs"] = 99
     with pytest.raises(UserError, match="epochs=99"):
-        search.check_same_budget(cfg, old, tmp_path, rerun=("s2e",))
+        launch.check_same_budget(cfg, old, tmp_path, rerun=("s2e",))
 
 
 # ------------------------------------------------------------------------------ command line
 def test_registered_and_defaults():
     assert BENCHMARKS.get("search", "s2e_tune.bench.search") == "s2e_tune.bench.search"
     a = search.parse_args([])
-    assert a.searchers == ("s2e", "random", "bo", "tpe", "hyperband", "asha", "bohb")
-    assert a.settings == ("sym-20", "sym-50", "pair-45") and len(a.seeds) >= 5
+    assert a.bench.searchers == ("s2e", "random", "bo", "tpe", "hyperband", "asha", "bohb")
+    assert a.bench.settings == ("sym-20", "sym-50", "pair-45") and len(a.bench.seeds) >= 5
     assert a.wandb == "off" and a.storage == "bench-results" and not a.resume
     q = search.parse_args(["--quick", "--epochs", "5"])
-    assert q.epochs == 5 and q.trials == search.QUICK["trials"] and len(q.searchers) == 2
-    assert search.parse_args(["--trials", "1"]).samples_per_round == 2  # K is S2E's alone, not capped
+    assert q.bench.epochs == 5 and q.bench.trials == definition.QUICK.trials and len(q.bench.searchers) == 2
+    assert search.parse_args(["--trials", "1"]).bench.samples_per_round == 2  # K is S2E's alone, not capped
     assert search.main(["--samples-per-round", "1", "--storage", "x"]) == 2  # S2E needs K >= 2
 
 
@@ -339,7 +338,7 @@ def test_quick_benchmark_end_to_end(tmp_path, data_dir, capsys):
     assert search.main([*argv, "--report-only", "--update-benchmarks", str(bench_md)]) == 0
     again = (storage / "search_benchmark.md").read_text()
     assert again == md  # same results, same header (the run's command, date and machine)
-    assert bench_md.read_text() == f"# Benchmarks\n\n{search.START_MARK}\n{md.strip()}\n{search.END_MARK}\n"
+    assert bench_md.read_text() == f"# Benchmarks\n\n{render.START_MARK}\n{md.strip()}\n{render.END_MARK}\n"
     # a resume of a finished benchmark runs nothing new and keeps the reference rows
     assert search.main([*argv, "--resume"]) == 0
     assert "over 2 invocations (--resume)" in (storage / "search_benchmark.md").read_text()

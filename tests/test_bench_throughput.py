@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from noisylabels.spaces import coteaching_default
-from s2e_tune.bench import overhead, throughput
+from s2e_tune.bench import overhead, procfs, throughput
 from s2e_tune.bench.reference_loop import ReferenceCoteaching, loss_coteaching
 from trainables.engine import Trainer
 from trainables.methods import Method, coteaching
@@ -106,11 +106,11 @@ def test_overhead_in_process_runs_the_given_configs(small_data):
 def test_proc_cpu_time_of_this_process():
     import os
 
-    cpu = overhead.proc_cpu_s(os.getpid())
+    cpu = procfs.proc_cpu_s(os.getpid())
     if cpu is None:
         pytest.skip("no /proc here")
     assert cpu > 0
-    assert overhead.proc_cpu_s(-1) is None
+    assert procfs.proc_cpu_s(-1) is None
 
 
 @pytest.mark.slow

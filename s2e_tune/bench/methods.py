@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -38,10 +37,10 @@ import torch
 
 from noisylabels.data import DataSpec, prepare
 from noisylabels.spaces import coteaching_default
+from s2e_tune.bench.common import SETTINGS, short_commit
 from trainables.engine import Trainer
 from trainables.methods import METHODS
 
-SETTINGS = {"pair-45": ("pair", 0.45), "sym-50": ("sym", 0.5), "sym-20": ("sym", 0.2)}
 SEED_NAMES = {"pair-45": "Pair-45%", "sym-50": "Symmetry-50%", "sym-20": "Symmetry-20%"}
 METHOD_NAMES = {  # column heads in the seed's wording where it has the method
     "standard": "Standard (Normal)",
@@ -54,15 +53,6 @@ METHOD_NAMES = {  # column heads in the seed's wording where it has the method
 }
 DEFAULT_METHODS = ["standard", "fcorrection", "decoupling", "selfteach", "coteaching", "coteaching_plus", "jocor"]
 assert sorted(DEFAULT_METHODS) == sorted(METHODS)
-
-
-def git_sha() -> str:
-    try:
-        here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here)
-        return out.stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
 
 
 def run_one(
@@ -202,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--epochs must be at least 1")
         torch.set_num_threads(max(1, a.threads))
         print(
-            f"methods benchmark: {a.epochs} epochs, seeds {seeds}, commit {git_sha()}, "
+            f"methods benchmark: {a.epochs} epochs, seeds {seeds}, commit {short_commit()}, "
             f"{platform.processor() or platform.machine()}, {platform.node()}, torch threads {torch.get_num_threads()}",
             flush=True,
         )

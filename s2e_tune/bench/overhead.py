@@ -48,13 +48,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import ray
 import torch
+from ray import tune
+from ray.tune.schedulers import FIFOScheduler
 
 from noisylabels.data import DataSpec, prepare
 from noisylabels.spaces import coteaching_default
-from s2e_tune.bench.methods import git_sha
-from s2e_tune.bench.throughput import loadavg, machine_line
+from s2e_tune.bench.common import loadavg, machine_line, short_commit
+from s2e_tune.bench.procfs import descendants, proc_cpu_s
 from trainables.engine import Trainer
+from trainables.trainable import NoisyLabelTrainable
 
 TARGET = 1.15
 MIN_TRIAL_S = 10.0
@@ -62,8 +66,6 @@ NOISE_RATE = 0.5
 
 
 def param_space(epochs: int, model: str | None) -> dict[str, Any]:
-    from ray import tune
-
     return {
         "method": "coteaching",
         "epochs": epochs,
@@ -77,52 +79,41 @@ def param_space(epochs: int, model: str | None) -> dict[str, Any]:
 
 def ray_worker_threads() -> tuple[int, str]:
     """torch's intra-op thread count and OMP_NUM_THREADS inside a 1-CPU Ray task."""
-    import ray
 
     @ray.remote(num_cpus=1)
     def probe() -> tuple[int, str]:
-        import torch as t
+        import torch as t  # in the Ray worker's process, whose threads are asked for
 
         return t.get_num_threads(), os.environ.get("OMP_NUM_THREADS", "unset")
 
     return ray.get(probe.remote())
 
 
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+class CpuProbe(tune.Callback):
+    """Reads the CPU time of each trial's process (``result["pid"]``) at every result.
 
+    With ``reuse_actors`` one process runs several trials one after another, so a trial's
+    CPU time counts from its process's CPU time at the previous trial's last result (0 for
+    a fresh process): start-up or reset, then its own epochs."""
 
-def proc_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a live process (Linux ``/proc``); None where unreadable."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    def __init__(self) -> None:
+        self.first: dict[str, tuple[float, float]] = {}
+        self.last: dict[str, tuple[float, float]] = {}
+        self.pids: set[int] = set()
+        self.pid_cpu: dict[int, float] = {}  # each process's CPU time at its latest result
+        self.base: dict[str, float] = {}  # each trial's process CPU time before the trial
 
-
-def descendants(pid: int) -> list[int]:
-    """Live descendant processes of ``pid`` (Linux ``/proc``; empty elsewhere)."""
-    children: dict[int, list[int]] = {}
-    try:
-        entries = [e for e in os.listdir("/proc") if e.isdigit()]
-    except OSError:
-        return []
-    for e in entries:
-        try:
-            with open(f"/proc/{e}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(e))
-    out, todo = [], [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        pid = result.get("pid")
+        cpu = proc_cpu_s(pid) if pid else None
+        if cpu is None:
+            return
+        self.pids.add(pid)
+        base = self.base.setdefault(trial.trial_id, self.pid_cpu.get(pid, 0.0))
+        self.pid_cpu[pid] = cpu
+        rec = (cpu - base, float(result["time_total_s"]))
+        self.first.setdefault(trial.trial_id, rec)
+        self.last[trial.trial_id] = rec
 
 
 @dataclass
@@ -147,37 +138,6 @@ def run_tune(
     storage: str,
     reuse_actors: bool = True,
 ):
-    from ray import tune
-    from ray.tune.schedulers import FIFOScheduler
-
-    from trainables.trainable import NoisyLabelTrainable
-
-    class CpuProbe(tune.Callback):
-        """Reads the CPU time of each trial's process (``result["pid"]``) at every result.
-
-        With ``reuse_actors`` one process runs several trials one after another, so a trial's
-        CPU time counts from its process's CPU time at the previous trial's last result (0 for
-        a fresh process): start-up or reset, then its own epochs."""
-
-        def __init__(self) -> None:
-            self.first: dict[str, tuple[float, float]] = {}
-            self.last: dict[str, tuple[float, float]] = {}
-            self.pids: set[int] = set()
-            self.pid_cpu: dict[int, float] = {}  # each process's CPU time at its latest result
-            self.base: dict[str, float] = {}  # each trial's process CPU time before the trial
-
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            pid = result.get("pid")
-            cpu = proc_cpu_s(pid) if pid else None
-            if cpu is None:
-                return
-            self.pids.add(pid)
-            base = self.base.setdefault(trial.trial_id, self.pid_cpu.get(pid, 0.0))
-            self.pid_cpu[pid] = cpu
-            rec = (cpu - base, float(result["time_total_s"]))
-            self.first.setdefault(trial.trial_id, rec)
-            self.last[trial.trial_id] = rec
-
     probe = CpuProbe()
     trainable = tune.with_resources(tune.with_parameters(NoisyLabelTrainable, data=data), {"cpu": 1})
     tuner = tune.Tuner(
@@ -298,14 +258,13 @@ def _fmt_share(xs: list[float]) -> str:
 
 
 def _run(a: argparse.Namespace) -> int:
-    import ray
-
     data = prepare(DataSpec(data_dir=a.data_dir, mnist1d_samples=a.samples, noise_rate=NOISE_RATE))
     print(
         f"overhead benchmark: {a.trials} Co-teaching trials x {a.epochs} epochs, MNIST-1D {a.samples} signals "
         f"({data.info['n_train']} train), concurrency {a.concurrency}, 1 CPU per trial, FIFO, "
         f"checkpoint every {a.checkpoint_frequency or 'never'} epoch(s), "
-        f"{'a new worker per trial' if a.fresh_actors else 'actors reused'}, {a.repeats} repeat(s); commit {git_sha()}",
+        f"{'a new worker per trial' if a.fresh_actors else 'actors reused'}, {a.repeats} repeat(s); "
+        f"commit {short_commit()}",
         flush=True,
     )
     print(machine_line(torch.device("cpu")) + f"; ray {ray.__version__}", flush=True)
@@ -315,7 +274,7 @@ def _run(a: argparse.Namespace) -> int:
     ratios, trial_means, adjusted_ratios = [], [], []
     for rep in range(a.repeats):
         tag = f"[{rep + 1}/{a.repeats}] " if a.repeats > 1 else ""
-        print(f"{tag}load average before Tune: {loadavg()}", flush=True)
+        print(f"{tag}load average before Tune: {loadavg(2, ' ', cpus=True)}", flush=True)
         own_ray = not ray.is_initialized()
         t0 = time.perf_counter()
         if own_ray:
@@ -341,12 +300,12 @@ def _run(a: argparse.Namespace) -> int:
             if own_ray:
                 ray.shutdown()
         print(f"{tag}Tune: {len(tr.configs)} trials in {tr.wall_s:.1f} s wall (tuner.fit)", flush=True)
-        print(f"{tag}load average after Tune: {loadavg()}", flush=True)
+        print(f"{tag}load average after Tune: {loadavg(2, ' ', cpus=True)}", flush=True)
         first_cpu: list[float] = []
         walls, cpus = run_in_process(
             data, tr.configs, log=lambda s, tag=tag: print(tag + s, flush=True), first_cpu=first_cpu
         )
-        print(f"{tag}load average after in-process: {loadavg()}", flush=True)
+        print(f"{tag}load average after in-process: {loadavg(2, ' ', cpus=True)}", flush=True)
 
         ideal = sum(walls) / a.concurrency
         ratio = tr.wall_s / ideal

@@ -1,4 +1,4 @@
-"""A reference Co-teaching loop written the way the original code trains (bhanML/Co-teaching).
+"""A reference Co-teaching loop written the way the original Co-teaching code trains.
 
 This is the yardstick of ``python -m s2e_tune.bench throughput``: the same
 model (:func:`noisylabels.models.build_model`), data, normalisation, device,

@@ -35,7 +35,6 @@ import argparse
 import itertools
 import json
 import math
-import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,7 +43,15 @@ from typing import Any
 
 import numpy as np
 
+from noisylabels.data import prepare
 from noisylabels.errors import UserError, run_cli
+from noisylabels.schedules import keep_ratio_curve
+from noisylabels.spaces import get_space
+from results.stats import mean_se, pm
+from s2e_tune.bench.common import SETTINGS, command_line, md_table, setting_config
+from s2e_tune.config import ExperimentConfig
+from searchers import S2E, FloatParam, ProductBeta, estimate_gradient, utility_transform
+from trainables.engine import Trainer
 
 SETTINGS_DEFAULT = ("sym-20", "sym-50", "pair-45")
 SEEDS_DEFAULT = (100, 101, 102, 103, 104)
@@ -81,8 +88,6 @@ def _ints(text: str, flag: str) -> tuple[int, ...]:
 
 
 def parse_args(argv: Sequence[str] | None) -> RoundsArgs:
-    from s2e_tune.bench.methods import SETTINGS
-
     p = _Parser(
         prog="python -m s2e_tune.bench rounds",
         description=__doc__.split("\n\n")[0],
@@ -111,8 +116,6 @@ def parse_args(argv: Sequence[str] | None) -> RoundsArgs:
         raise UserError(f"--trials {a.trials}: need >= 4 and a multiple of every K ({', '.join(map(str, ks))})")
     if a.epochs < 1 or a.mnist1d_samples < 100:
         raise UserError("need --epochs >= 1 and --mnist1d-samples >= 100")
-    from noisylabels.spaces import get_space
-
     get_space(a.space)
     return RoundsArgs(
         settings=settings,
@@ -137,23 +140,22 @@ def run_path(args: RoundsArgs, setting: str, seed: int, searcher: str) -> Path:
 
 
 # ------------------------------------------------------------------------------ running
-def experiment_config(args: RoundsArgs, setting: str, seed: int) -> Any:
-    """``bench search``'s configuration of (setting, seed): same data, split, model and trainer."""
-    from s2e_tune.bench import search as bench_search
+def experiment_config(args: RoundsArgs, setting: str, seed: int) -> ExperimentConfig:
+    """The run command's configuration of (setting, seed), as ``bench search`` makes it: same
+    data, split, model and trainer."""
+    return setting_config(
+        setting,
+        seeds=(seed,),
+        epochs=args.epochs,
+        mnist1d_samples=args.mnist1d_samples,
+        space=args.space,
+        data_dir=args.data_dir,
+    )
 
-    flags = ["--settings", setting, "--seeds", str(seed), "--epochs", str(args.epochs)]
-    flags += ["--mnist1d-samples", str(args.mnist1d_samples), "--space", args.space, "--storage", str(args.out)]
-    flags += ["--data-dir", args.data_dir] if args.data_dir else []
-    return bench_search.setting_config(bench_search.parse_args(flags), setting)
 
-
-def run_one(args: RoundsArgs, cfg: Any, seed: int, searcher: str, data: Any) -> list[dict[str, Any]]:
+def run_one(args: RoundsArgs, cfg: ExperimentConfig, seed: int, searcher: str, data: Any) -> list[dict[str, Any]]:
     """``args.trials`` sequential evaluations of one searcher; each row: ``val_acc``,
     ``test_acc`` and the configuration in unit coordinates ``u`` (the S2E core's own)."""
-    from noisylabels.spaces import get_space
-    from searchers.relaxation import S2E, FloatParam
-    from trainables.engine import Trainer
-
     space = get_space(args.space)
     params = [FloatParam(p.name, p.low, p.high, p.log) for p in space.params]
 
@@ -182,8 +184,6 @@ def run_one(args: RoundsArgs, cfg: Any, seed: int, searcher: str, data: Any) -> 
 
 
 def run_all(args: RoundsArgs) -> dict[tuple[str, int, str], list[dict[str, Any]]]:
-    from noisylabels.data import prepare
-
     args.out.mkdir(parents=True, exist_ok=True)
     runs = {}
     for setting, seed in itertools.product(args.settings, args.seeds):
@@ -205,13 +205,6 @@ def run_all(args: RoundsArgs) -> dict[tuple[str, int, str], list[dict[str, Any]]
 
 
 # ------------------------------------------------------------------------------ analysis
-def _mean_se(x: Sequence[float]) -> tuple[float, float]:
-    x = np.asarray([v for v in x if v == v], dtype=float)
-    if x.size == 0:
-        return math.nan, math.nan
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
-
-
 def summarise(runs: dict[tuple[str, int, str], list[dict[str, Any]]], setting: str, names: Sequence[str]) -> list[dict]:
     """One row per searcher: best val_acc at each fraction of the trials, paired difference to
     random at 100 %, mean val_acc of the first and the last quarter of the samples."""
@@ -226,25 +219,21 @@ def summarise(runs: dict[tuple[str, int, str], list[dict[str, Any]]], setting: s
         q = max(n // 4, 1)
         row: dict[str, Any] = {"searcher": name, "seeds": len(vals)}
         for f in FRACTIONS:
-            row[f"best_{round(f * 100)}"] = _mean_se([v[: max(round(f * n), 1)].max() for v in vals.values()])
-        row["first_q"] = _mean_se([v[:q].mean() for v in vals.values()])
-        row["last_q"] = _mean_se([v[-q:].mean() for v in vals.values()])
+            row[f"best_{round(f * 100)}"] = mean_se([v[: max(round(f * n), 1)].max() for v in vals.values()])
+        row["first_q"] = mean_se([v[:q].mean() for v in vals.values()])
+        row["last_q"] = mean_se([v[-q:].mean() for v in vals.values()])
         paired = [
             vals[s].max() - max(r["val_acc"] for r in runs[setting, s, "random"])
             for s in vals
             if (setting, s, "random") in runs
         ]
-        row["diff"] = _mean_se(paired) if name != "random" else (math.nan, math.nan)
+        row["diff"] = mean_se(paired) if name != "random" else (math.nan, math.nan)
         out.append(row)
     return out
 
 
 def mean_keep_ratio(u: Sequence[float], space_name: str, epochs: int) -> float:
     """Mean R over epochs 2..T of the schedule at unit point ``u`` (epoch 1 always keeps all)."""
-    from noisylabels.schedules import keep_ratio_curve
-    from noisylabels.spaces import get_space
-    from searchers.relaxation import FloatParam
-
     space = get_space(space_name)
     config = {**space.fixed}
     for p, ui in zip(space.params, u, strict=True):
@@ -310,14 +299,12 @@ def gradient_agreement(
             idx = rng.choice(len(rows), size=k, replace=False)
             sub.append(_cos(natural_direction(x[idx], cost[idx]), d_all))
     across = [_cos(a, b) for a, b in itertools.combinations(full, 2)]
-    return {"k_vs_all": _mean_se(sub)[0], "across_seeds": _mean_se(across)[0], "seeds": len(full)}
+    return {"k_vs_all": mean_se(sub)[0], "across_seeds": mean_se(across)[0], "seeds": len(full)}
 
 
 def natural_direction(x: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """``-F^{-1} grad J`` at theta^1 (uniform) from samples ``x`` and their costs, with the
-    rank utilities S2E uses (Algorithm 2, step 6; ``searchers.relaxation``)."""
-    from searchers.relaxation import ProductBeta, estimate_gradient, utility_transform
-
+    rank utilities S2E uses (Algorithm 2, step 6; ``searchers``)."""
     dist = ProductBeta.uniform(x.shape[1])
     g = estimate_gradient(dist.score(x), utility_transform(cost, "rank"))
     return -np.linalg.solve(dist.fisher(), g)
@@ -329,19 +316,15 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _pm(ms: tuple[float, float], signed: bool = False) -> str:
-    """``bench search``'s mean ± s.e. cell; empty where there is no value (random against itself)."""
-    from s2e_tune.bench.search import pm
-
-    return "" if ms[0] != ms[0] else pm(*ms, signed=signed)
+    """The mean ± s.e. cell (``results.stats.pm``); empty where there is no value (random against itself)."""
+    return "" if math.isnan(ms[0]) else pm(*ms, signed=signed)
 
 
 def report(args: RoundsArgs, runs: dict[tuple[str, int, str], list[dict[str, Any]]], argv: Sequence[str]) -> str:
-    from s2e_tune.bench.search import md_table
-
     names = searcher_names(args)
     lines = [
         "```bash",
-        " ".join(["python -m s2e_tune.bench rounds", *map(shlex.quote, argv)]),
+        command_line("rounds", argv),
         "```",
         "",
         f"{args.trials} evaluations x {args.epochs} epochs per run, seeds {','.join(map(str, args.seeds))}, "

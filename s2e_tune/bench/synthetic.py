@@ -1,7 +1,7 @@
 """Synthetic benchmark: S2E against random search on noisy test functions.
 
 Run as ``python -m s2e_tune.bench synthetic [--seeds N] [--budget B] [--noise S]
-[--samples-per-round K]``.  No Ray, no GPU: a few seconds on a laptop.
+[--samples-per-round K]``.  No Ray, no GPU, no training.
 
 Objectives, both on the unit cube and minimised, each seed drawing its own
 optimum ``c`` uniformly in ``[0.2, 0.8]^d`` (so no method can exploit a fixed
@@ -20,19 +20,8 @@ what a user of either method would actually deploy.  The table gives its mean
 and standard error over seeds at several fractions of the budget.
 
 The default budget of 320 evaluations (40 rounds of K = 8) prints columns at
-80, 160, 240 and 320.  Measured with the defaults (``python -m s2e_tune.bench
-synthetic``, seeds 0-9, mean +- s.e.):
-
-============  ===============  ===============  ===============  ===============
-objective     random @160      s2e @160         random @320      s2e @320
-============  ===============  ===============  ===============  ===============
-quadratic     1.745 +- 0.094   0.368 +- 0.031   1.146 +- 0.149   0.279 +- 0.037
-rastrigin     33.49 +- 2.45    24.21 +- 1.61    26.98 +- 2.35    12.76 +- 1.57
-============  ===============  ===============  ===============  ===============
-
-``s2e-grad`` is clearly worse than ``s2e`` (0.757 / 23.8 at 160), i.e. the
-curvature preconditioning matters; ``s2e-natural`` is on par with ``s2e``
-(0.289 / 22.3 at 160 on these seeds).
+80, 160, 240 and 320; BENCHMARKS.md ("S2E against random search on synthetic
+objectives") has what they measured.
 
 Methods: ``random`` (uniform sampling), ``s2e`` (the default S2E: Newton step
 of Proposition 1 / Algorithm 2 with damping and trust region) and, to show what
@@ -50,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from searchers.relaxation import S2E, FloatParam
+from searchers import S2E, FloatParam
 
 __all__ = ["Objective", "OBJECTIVES", "METHODS", "run_method", "run_benchmark", "main"]
 

@@ -27,8 +27,6 @@ instead of one); the reference loop's epoch time >= 3 x the Trainer's on CPU.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -38,7 +36,7 @@ import torch
 
 from noisylabels.data import DataSpec, prepare
 from noisylabels.spaces import coteaching_default
-from s2e_tune.bench.methods import git_sha
+from s2e_tune.bench.common import loadavg, machine_line, short_commit
 from s2e_tune.bench.reference_loop import ReferenceCoteaching
 from trainables.engine import Trainer
 
@@ -46,25 +44,6 @@ RUNNERS = ("coteaching", "standard", "reference")
 TARGET_COT_STD = 2.3  # coteaching / standard epoch time, at most
 TARGET_REF_COT = 3.0  # reference / coteaching epoch time, at least (CPU)
 NOISE_RATE = 0.5
-
-
-def loadavg() -> str:
-    try:
-        one, five, fifteen = os.getloadavg()
-    except OSError:
-        return "n/a"
-    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min, {os.cpu_count()} CPUs)"
-
-
-def machine_line(device: torch.device) -> str:
-    dev = str(device)
-    if device.type == "cuda":
-        dev += f" ({torch.cuda.get_device_name(device)})"
-    return (
-        f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-        f"python {platform.python_version()}, torch {torch.__version__}, torch threads {torch.get_num_threads()}, "
-        f"device {dev}"
-    )
 
 
 def build_runners(data, total_epochs: int, model: str | None, device: str, seed: int = 0) -> dict[str, Any]:
@@ -210,14 +189,14 @@ def _run(a: argparse.Namespace) -> int:
     print(
         f"throughput benchmark: MNIST-1D {a.samples} signals ({data.info['n_train']} train), sym-{NOISE_RATE:.0%} "
         f"noise, model {a.model or 'cnn1d'}, batch 128, 1 warm-up + {a.repeats} x {a.epochs} timed epochs "
-        f"per runner (an epoch = training + val/test evaluation), commit {git_sha()}",
+        f"per runner (an epoch = training + val/test evaluation), commit {short_commit()}",
         flush=True,
     )
     print(machine_line(device), flush=True)
-    print(f"load average at start: {loadavg()}", flush=True)
+    print(f"load average at start: {loadavg(2, ' ', cpus=True)}", flush=True)
     runners = build_runners(data, total, a.model, a.device)
     blocks = measure(runners, a.epochs, a.repeats, device, log=lambda s: print(s, flush=True))
     for line in report(blocks, device):
         print(line)
-    print(f"load average at end: {loadavg()}")
+    print(f"load average at end: {loadavg(2, ' ', cpus=True)}")
     return 0
