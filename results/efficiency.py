@@ -1,7 +1,7 @@
 """Search efficiency: best-so-far curves against cost, over seeds (pandas/numpy only, no torch).
 
-Definitions (DESIGN.md, "Search efficiency")
---------------------------------------------
+Definitions (README, "Results")
+-------------------------------
 *Events.*  Every row of ``epochs/`` is one training epoch consumed by a search.
 Within one (searcher, seed) search the rows are put in the order they happened
 (``timestamp``, ties broken by epoch and trial id); the cost of the search after
@@ -22,9 +22,10 @@ NaN objectives (diverged trials) never become the best.
 
 *Candidates.*  With ``full_epochs=T`` (the report passes the run's ``epochs``)
 only trials that ran ``T`` epochs are candidates for the best, when the search
-has any such trial, otherwise every trial is (the same rule as the run
-command's summary table): a configuration cut short after one epoch has not
-been evaluated on the objective.  Epochs of every trial count as cost.
+has any such trial, otherwise every trial is: the rule of
+:func:`results.schema.best_trials`, applied as the search goes; a configuration
+cut short after one epoch has not been evaluated on the objective.  Epochs of
+every trial count as cost.
 
 *Best-so-far curve.*  The running maximum of the candidates' objectives, with
 the clean test accuracy (``test_acc`` at that same last epoch) of the trial
@@ -38,7 +39,6 @@ their final value.  The mean and the standard error ``std(ddof=1)/sqrt(n)``
 over seeds are reported only at grid points where every seed of the searcher
 has a value (NaN before that); with one seed the standard error is NaN.
 """
-
 
 from __future__ import annotations
 

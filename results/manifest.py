@@ -1,4 +1,5 @@
-"""``manifest.json``: what produced an experiment (config, versions, commit, seeds, host, device)."""
+"""``manifest.json`` (``results.layout.MANIFEST``): what produced an experiment (config, versions,
+commit, seeds, host, device)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from results import layout
 from results.store import Store
 
 PACKAGES = (
@@ -83,10 +85,21 @@ def write_manifest(store: Store, config: dict[str, Any], device: dict[str, Any],
         "device": device,
         **extra,
     }
-    path = store.path("manifest.json")
+    path = store.path(layout.MANIFEST)
     if store.exists(path):  # a resumed run keeps the original and records the resume
         old = json.loads(store.read_bytes(path))
         old.setdefault("resumed_at", []).append(manifest["created_at"])
         manifest = old
     store.write_bytes(path, json.dumps(manifest, indent=2, default=str).encode())
     return manifest
+
+
+def read_manifest(store: Store) -> dict[str, Any] | None:
+    """The experiment's manifest, or ``None`` when it is missing or unreadable."""
+    path = store.path(layout.MANIFEST)
+    if not store.exists(path):
+        return None
+    try:
+        return json.loads(store.read_bytes(path))
+    except (OSError, ValueError):
+        return None

@@ -1,10 +1,8 @@
 """A Tune callback writing one Parquet row per (trial, epoch) and one status row per trial.
 
-Layout under the experiment root (DESIGN.md, "Parquet layout", with a seed level added
-so that repeated comparisons never share a file)::
-
-    epochs/searcher=<name>/seed=<k>/part-<trial_id>.parquet   one row per epoch of the trial
-    trials/searcher=<name>/seed=<k>/part-<trial_id>.parquet   one row when the trial ends
+Where the rows go is :mod:`results.layout` (``epochs/`` and ``trials/``, Hive-partitioned by
+searcher and seed so that repeated comparisons never share a file); their columns are
+:mod:`results.schema` (README, "Results").
 
 Each part file is rewritten whole (atomically) after every epoch of its trial,
 keyed by epoch, and re-read when a resumed driver meets the trial again: after a
@@ -21,34 +19,9 @@ import pyarrow as pa
 from ray import tune
 
 from noisylabels.spaces import decode_config
+from results import layout
+from results.schema import CONFIG_PREFIX, EPOCH_SCHEMA_FIXED, METRIC_COLUMNS
 from results.store import Store
-
-METRIC_COLUMNS = (
-    "kept_ratio",
-    "label_precision",
-    "label_precision_net1",
-    "label_precision_net2",
-    "train_loss",
-    "val_acc",
-    "val_loss",
-    "test_acc",
-    "test_acc_net1",
-    "test_acc_net2",
-    "epoch_time_s",
-)
-EPOCH_SCHEMA_FIXED = [
-    ("trial_id", pa.string()),
-    ("epoch", pa.int64()),
-    *[(m, pa.float64()) for m in METRIC_COLUMNS],
-    ("diverged", pa.bool_()),
-    ("time_this_iter_s", pa.float64()),
-    ("timestamp", pa.timestamp("s", tz="UTC")),
-    ("node_id", pa.string()),  # the Ray node the epoch ran on
-]
-
-
-def partition(kind: str, searcher: str, seed: int) -> str:
-    return f"{kind}/searcher={searcher}/seed={seed}"
 
 
 def flat_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +30,7 @@ def flat_config(config: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in decode_config(config).items():
         if isinstance(v, bool | int | float | str):
-            out[f"config.{k}"] = v
+            out[f"{CONFIG_PREFIX}{k}"] = v
     return out
 
 
@@ -69,8 +42,10 @@ def _float(v: Any) -> float:
 
 
 def epoch_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """The rows of one trial as an ``epochs/`` part: :data:`~results.schema.EPOCH_SCHEMA_FIXED`,
+    then its ``config.*`` columns sorted by name."""
     fixed = {name: pa.array([r.get(name) for r in rows], type=t) for name, t in EPOCH_SCHEMA_FIXED}
-    config_keys = sorted({k for r in rows for k in r if k.startswith("config.")})
+    config_keys = sorted({k for r in rows for k in r if k.startswith(CONFIG_PREFIX)})
     cols = dict(fixed)
     for k in config_keys:
         cols[k] = pa.array([r.get(k) for r in rows])
@@ -84,16 +59,17 @@ class ParquetLogger(tune.Callback):
         self.store, self.searcher, self.seed = store, searcher, seed
         self.rows: dict[str, dict[int, dict[str, Any]]] = {}
         # epochs already consumed by this search (non-zero after --resume)
-        self.used = sum(
-            store.read_table(p).num_rows for p in store.list_files(store.path(partition("epochs", searcher, seed)))
-        )
+        self.used = sum(store.read_table(p).num_rows for p in self._parts(layout.EPOCHS))
+
+    def _parts(self, kind: str) -> list[str]:
+        return self.store.list_files(self.store.path(layout.partition(kind, self.searcher, self.seed)))
 
     def _part(self, kind: str, trial_id: str) -> str:
-        return self.store.path(partition(kind, self.searcher, self.seed), f"part-{trial_id}.parquet")
+        return self.store.path(layout.part_file(kind, self.searcher, self.seed, trial_id))
 
     def _rows_of(self, trial_id: str) -> dict[int, dict[str, Any]]:
         if trial_id not in self.rows:
-            path = self._part("epochs", trial_id)
+            path = self._part(layout.EPOCHS, trial_id)
             existing = self.store.read_table(path).to_pylist() if self.store.exists(path) else []
             self.rows[trial_id] = {int(r["epoch"]): r for r in existing}
         return self.rows[trial_id]
@@ -116,7 +92,7 @@ class ParquetLogger(tune.Callback):
             **flat_config(trial.config),
         }
         ordered = [rows[e] for e in sorted(rows)]
-        self.store.write_table(self._part("epochs", trial.trial_id), epoch_table(ordered))
+        self.store.write_table(self._part(layout.EPOCHS, trial.trial_id), epoch_table(ordered))
 
     def _finish(self, trial, status: str) -> None:
         rows = self._rows_of(trial.trial_id)
@@ -133,7 +109,7 @@ class ParquetLogger(tune.Callback):
                 "finished_at": pa.array([int(time.time())], type=pa.timestamp("s", tz="UTC")),
             }
         )
-        self.store.write_table(self._part("trials", trial.trial_id), table)
+        self.store.write_table(self._part(layout.TRIALS, trial.trial_id), table)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._finish(trial, "TERMINATED")
@@ -147,10 +123,10 @@ class ParquetLogger(tune.Callback):
         end-status row of trials that ended without a complete/error event."""
         known = {t.trial_id for t in trials}
         for t in trials:  # trials ended by a search-wide stop (the epoch budget) get no complete event
-            if t.trial_id in self.rows and not self.store.exists(self._part("trials", t.trial_id)):
+            if t.trial_id in self.rows and not self.store.exists(self._part(layout.TRIALS, t.trial_id)):
                 self._finish(t, "ERROR" if t.status == "ERROR" else "TERMINATED")
-        for kind in ("epochs", "trials"):
-            for path in self.store.list_files(self.store.path(partition(kind, self.searcher, self.seed))):
-                trial_id = path.rsplit("/part-", 1)[-1].removesuffix(".parquet")
-                if trial_id not in known:
+        for kind in (layout.EPOCHS, layout.TRIALS):
+            keep = {self._part(kind, t).rsplit("/", 1)[-1] for t in known}  # their part files' names
+            for path in self._parts(kind):
+                if path.rsplit("/", 1)[-1] not in keep:
                     self.store.fs.delete_file(path)

@@ -7,7 +7,7 @@ Each ``plot_*`` function returns a :class:`matplotlib.figure.Figure`;
 * ``search_efficiency.png`` (:func:`plot_search_efficiency`): 2 x 2 panels, best-so-far
   validation accuracy (top) and clean test accuracy of the best-so-far trial (bottom)
   against cumulative epochs (left) and cumulative training time (right); one line per
-  searcher, mean over seeds with a shaded ± s.e. band (see ``results.analysis``).
+  searcher, mean over seeds with a shaded ± s.e. band (see ``results.efficiency``).
 * ``label_precision.png`` (:func:`plot_label_precision`): per epoch, the label
   precision (left) and clean test accuracy (right) of each searcher's best trial (thick:
   the seed whose best trial has the highest ``val_acc``; thin: the best trials of the
@@ -18,7 +18,7 @@ Each ``plot_*`` function returns a :class:`matplotlib.figure.Figure`;
   which case applies.
 * ``schedules.png`` (:func:`plot_schedules`): R(t) of each searcher's best configuration
   (thick/thin as above) with Co-teaching's default R(t) as a black dashed reference; with
-  an S2E history (``results.analysis.write_s2e_history``) a second panel draws, per S2E
+  an S2E history (``results.history``) a second panel draws, per S2E
   round, the mean schedule under p_θ (E[R(t)] by Monte Carlo, or R(t) at the mean
   configuration when the history lacks the parameter ranges), coloured from the first
   round to the last.
@@ -27,29 +27,28 @@ Each ``plot_*`` function returns a :class:`matplotlib.figure.Figure`;
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from noisylabels.schedules import HORIZON, keep_ratio_curve  # noqa: E402
+from noisylabels.spaces import coteaching_default  # noqa: E402
 from results.efficiency import Efficiency  # noqa: E402
 from results.schedule_curves import config_of, is_coteaching_default, mean_schedule_by_round  # noqa: E402
-from results.schema import best_trials  # noqa: E402
+from results.schema import CONFIG_PREFIX, best_trials  # noqa: E402
 from searchers.registry import colours, label  # noqa: E402
 from searchers.registry import order as order_searchers  # noqa: E402
 
 DPI = 110
-
-
-def searcher_colors(names: Sequence[str]) -> dict[str, str]:
-    return colours(names)
 
 
 def png_bytes(fig: Figure) -> bytes:
@@ -92,7 +91,7 @@ def plot_search_efficiency(
     budget: float | None = None,
 ) -> Figure:
     searchers = eff.searchers
-    colors = searcher_colors(searchers)
+    colors = colours(searchers)
     fig, axes = plt.subplots(2, 2, figsize=(13, 9), sharey="row", constrained_layout=True)
     panels = [
         (0, 0, "epochs", "val", "best-so-far val_acc\n(noisy validation labels)"),
@@ -179,7 +178,7 @@ def find_default_trials(epochs_df: pd.DataFrame, noise_rate: float | None) -> li
     """(searcher, seed, trial_id) of trials that ran Co-teaching's default schedule."""
     if epochs_df.empty or noise_rate is None:
         return []
-    cfg_cols = [c for c in epochs_df.columns if c.startswith("config.")]
+    cfg_cols = [c for c in epochs_df.columns if c.startswith(CONFIG_PREFIX)]
     last = epochs_df.groupby(["searcher", "seed", "trial_id"], sort=True).tail(1)
     found = []
     for _, r in last.iterrows():
@@ -195,7 +194,7 @@ def plot_label_precision(
     full_epochs: int | None = None,
 ) -> Figure:
     best = _best_per_searcher(epochs_df, trials_df, full_epochs)
-    colors = searcher_colors(list(best))
+    colors = colours(best)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), constrained_layout=True)
     for ax, col, ylab in (
         (axes[0], "label_precision", "label precision of the selected samples\n(fraction with a correct label)"),
@@ -245,15 +244,15 @@ def run_epochs(epochs_df: pd.DataFrame, manifest: Mapping[str, Any] | None = Non
     cfg = (manifest or {}).get("config") or {}
     if cfg.get("epochs"):
         return int(cfg["epochs"])
-    if "config.epochs" in epochs_df.columns and epochs_df["config.epochs"].notna().any():
-        return int(epochs_df["config.epochs"].max())
+    col = f"{CONFIG_PREFIX}epochs"
+    if col in epochs_df.columns and epochs_df[col].notna().any():
+        return int(epochs_df[col].max())
     return int(epochs_df["epoch"].max()) if not epochs_df.empty else 1
 
 
 def _dense(config: Mapping[str, Any], T: int) -> tuple[np.ndarray, np.ndarray]:
-    """R on a fine clock (200 points) in epoch units: the shape between the run's epochs."""
-    from noisylabels.schedules import HORIZON, keep_ratio_curve
-
+    """R on the schedules' reference clock (``HORIZON`` points) in epoch units: the shape
+    between the run's epochs."""
     n = int(HORIZON)
     r = keep_ratio_curve(config, n)
     x = 1.0 + np.arange(n) * T / n
@@ -268,24 +267,19 @@ def plot_schedules(
     full_epochs: int | None = None,
     s2e_history: Mapping[str, Any] | None = None,
 ) -> Figure:
-    from noisylabels.schedules import keep_ratio_curve
-    from noisylabels.spaces import coteaching_default
-
     T = run_epochs(epochs_df, manifest)
     t = np.arange(1, T + 1)
     best = _best_per_searcher(epochs_df, trials_df, full_epochs)
-    colors = searcher_colors(list(best))
+    colors = colours(best)
     rounds, kind = None, ""
     if s2e_history and s2e_history.get("rounds"):
-        from noisylabels.schedules import HORIZON
-
         rounds, kind = mean_schedule_by_round(s2e_history, int(HORIZON))  # dense: every unit of the clock
     ncols = 2 if rounds is not None and len(rounds) else 1
     fig, axes = plt.subplots(
         1, ncols, figsize=(7.2 * ncols if ncols == 2 else 9.5, 5.6), constrained_layout=True, squeeze=False
     )
     ax = axes[0][0]
-    cfg_cols = [c for c in trials_df.columns if c.startswith("config.")]
+    cfg_cols = [c for c in trials_df.columns if c.startswith(CONFIG_PREFIX)]
     skipped = []
     markers = T <= 30
     for s in order_searchers(best):
@@ -353,8 +347,6 @@ def plot_schedules(
 
 def distinct_colors(png: bytes | str, tol: int = 0) -> int:
     """How many distinct RGB colours a PNG has (used by the tests to reject blank figures)."""
-    import matplotlib.image as mpimg
-
     img = mpimg.imread(io.BytesIO(png) if isinstance(png, bytes) else png)
     rgb = (np.asarray(img)[..., :3] * 255).round().astype(np.int64)
     if tol:
@@ -369,6 +361,5 @@ __all__ = [
     "plot_schedules",
     "png_bytes",
     "describe",
-    "searcher_colors",
     "distinct_colors",
 ]

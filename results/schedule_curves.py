@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from noisylabels.schedules import keep_ratio_curve
-from noisylabels.spaces import decode_config
+from noisylabels.spaces import Param, decode_config
+from results.schema import CONFIG_PREFIX
 
 
 def _infer_fixed(names: Iterable[str]) -> dict[str, Any]:
@@ -28,13 +29,13 @@ def mean_schedule_by_round(
     """R(t) per round of an S2E history: rows = rounds, columns = epochs 1..``epochs``.
 
     With ``params`` in the history: E[R(t)] under p_θ of the round, by Monte Carlo with
-    ``samples`` draws from the product-Beta(a, b) mapped to each parameter's range (log
-    ones in log space), kind ``"expected"``.  Without: R(t) of the mean configuration of
-    the round (``mean``), kind ``"at-mean"``.
+    ``samples`` draws from the product-Beta(a, b) mapped to each parameter's range
+    (``noisylabels.spaces.Param.from_unit``), kind ``"expected"``.  Without: R(t) of the
+    mean configuration of the round (``mean``), kind ``"at-mean"``.
     """
     rounds = history.get("rounds") or []
-    params = history.get("params")
-    names = [p["name"] for p in params] if params else list((rounds[0]["mean"] if rounds else {}).keys())
+    params = [Param.from_dict(p) for p in history.get("params") or []]
+    names = [p.name for p in params] if params else list((rounds[0]["mean"] if rounds else {}).keys())
     fixed = history.get("fixed") or _infer_fixed(names)
     rng = np.random.default_rng(seed)
     out = []
@@ -45,10 +46,7 @@ def mean_schedule_by_round(
             u = rng.beta(a, b, size=(samples, len(a)))
             curves = []
             for row in u:
-                cfg = dict(fixed)
-                for p, ui in zip(params, row, strict=True):
-                    lo, hi = p["low"], p["high"]
-                    cfg[p["name"]] = lo * math.exp(ui * math.log(hi / lo)) if p["log"] else lo + ui * (hi - lo)
+                cfg = {**fixed, **{p.name: p.from_unit(ui) for p, ui in zip(params, row, strict=True)}}
                 curves.append(keep_ratio_curve(decode_config(cfg), epochs))
             out.append(np.mean(curves, axis=0))
         else:
@@ -64,10 +62,10 @@ def config_of(row: Mapping[str, Any]) -> dict[str, Any]:
     dropped, ``__log10`` keys decoded)."""
     cfg = {}
     for k, v in row.items():
-        if isinstance(k, str) and k.startswith("config."):
+        if isinstance(k, str) and k.startswith(CONFIG_PREFIX):
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 continue
-            cfg[k[len("config.") :]] = v.item() if hasattr(v, "item") else v
+            cfg[k[len(CONFIG_PREFIX) :]] = v.item() if hasattr(v, "item") else v
     return decode_config(cfg)
 
 

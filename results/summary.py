@@ -1,9 +1,10 @@
-"""The summary tables of a search: per (searcher, seed) and per searcher over seeds, and their
-Markdown (pandas only).  The best trial of a search is :func:`results.schema.best_trials`."""
+"""The summary tables of a search: per (searcher, seed) and per searcher over seeds, and how they
+are written - Markdown (:func:`markdown_table`) and the console (:func:`format_seed_table`,
+:func:`format_searcher_table`); pandas only.  The best trial of a search is
+:func:`results.schema.best_trials`; every ``mean ± se`` cell is :func:`results.stats.pm`."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,7 @@ import pandas as pd
 
 from results.efficiency import BUDGET_FRACTIONS, Efficiency, budget_to_match, budget_values
 from results.schema import summary_rows
+from results.stats import DASH, pm
 from results.stats import se as _se
 from searchers.registry import order as order_searchers
 
@@ -68,14 +70,23 @@ def summary_table(
     return out
 
 
-def _fmt(v: Any, digits: int = 4) -> str:
-    if v is None or (isinstance(v, float | np.floating) and math.isnan(v)):
-        return "–"
+def _decimals(v: Any, digits: int) -> int | None:
+    """The decimals a Markdown cell prints the number ``v`` with: ``digits``, or none for a whole
+    number when ``digits <= 1`` (counts such as ``trials``); ``None`` when ``v`` is no number."""
+    if isinstance(v, bool | np.bool_):
+        return None
+    if isinstance(v, int | np.integer):
+        return 0
     if isinstance(v, float | np.floating):
-        if digits == 0 or (float(v).is_integer() and digits <= 1):
-            return f"{v:.0f}"
-        return f"{v:.{digits}f}"
-    return str(v)
+        return 0 if digits == 0 or (float(v).is_integer() and digits <= 1) else digits
+    return None
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    n = _decimals(v, digits)
+    if n is None:
+        return DASH if v is None else str(v)
+    return pm(v, digits=n)  # DASH for NaN
 
 
 def _se_col(df: pd.DataFrame, c: str) -> str | None:
@@ -95,15 +106,54 @@ def markdown_table(df: pd.DataFrame, digits: Mapping[str, int] | None = None) ->
     for _, r in df.iterrows():
         cells = []
         for c in cols:
+            v = r[c]
             if c == "fraction" or c.startswith("budget_to_match"):
-                v = r[c]
-                cells.append("–" if pd.isna(v) else f"{100 * float(v):.0f} %")
+                cells.append(DASH if pd.isna(v) else f"{100 * float(v):.0f} %")
                 continue
             d = digits.get(c, 1 if c.endswith("_s") or c in ("trials", "epochs_used", "x") else 4)
-            cell = _fmt(r[c], d)
+            cell = _fmt(v, d)
             se = _se_col(df, c)
-            if se and not pd.isna(r[se]) and cell != "–":
-                cell += f" ± {_fmt(r[se], d)}"
+            if se and not pd.isna(r[se]) and cell != DASH:
+                n = _decimals(v, d)
+                if n is not None and n == _decimals(r[se], d):
+                    cell = pm(v, r[se], n)
+                else:  # a whole number next to a fractional s.e. (digits <= 1), or no number
+                    cell += f" ± {_fmt(r[se], d)}"
             cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- console
+def format_seed_table(seeds: pd.DataFrame) -> str:
+    """The run command's console table: one line per (searcher, seed) of a
+    :data:`results.schema.SUMMARY_COLUMNS` frame, in its row order."""
+    head = (
+        f"{'searcher':<10} {'seed':>4} {'best val_acc':>12} {'test_acc':>9} {'label prec':>10} "
+        f"{'trials':>6} {'epochs':>7} {'train s':>8}"
+    )
+    rows = [head, "-" * len(head)]
+    for o in seeds.itertuples():
+        rows.append(
+            f"{o.searcher:<10} {o.seed:>4} {o.best_val_acc:>12.4f} {o.test_acc:>9.4f} {o.label_precision:>10.3f} "
+            f"{o.trials:>6} {o.epochs_used:>7} {o.train_time_s:>8.1f}"
+        )
+    return "\n".join(rows)
+
+
+def format_searcher_table(summary: pd.DataFrame) -> str:
+    """The report's console table: one line per searcher of :func:`summary_table`, best val_acc
+    and test accuracy as ``mean ± se`` over seeds."""
+    head = (
+        f"{'searcher':<10} {'seeds':>5} {'best val_acc':>16} {'test_acc':>16} {'label prec':>10} "
+        f"{'trials':>6} {'epochs':>7} {'train s':>8}"
+    )
+    rows = [head, "-" * len(head)]
+    cols = ["searcher", "seeds", "best_val_acc", "best_val_acc_se", "test_acc", "test_acc_se", "label_precision"]
+    for r in summary[[*cols, "trials", "epochs_used", "train_time_s"]].itertuples():
+        rows.append(
+            f"{r.searcher:<10} {r.seeds:>5} {pm(r.best_val_acc, r.best_val_acc_se):>16} "
+            f"{pm(r.test_acc, r.test_acc_se):>16} {r.label_precision:>10.3f} {r.trials:>6g} "
+            f"{r.epochs_used:>7g} {r.train_time_s:>8.1f}"
+        )
+    return "\n".join(rows)

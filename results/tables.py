@@ -1,34 +1,23 @@
-"""Read the Parquet results back and derive ``trials.parquet`` from them (pandas, no Ray, no torch)."""
+"""Read the Parquet results back and derive ``trials.parquet`` from them (pandas, no Ray, no torch).
+
+Paths: :mod:`results.layout`; columns: :mod:`results.schema`."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pyarrow as pa
 
+from results import layout
+from results.schema import CONFIG_PREFIX, SEARCH_KEY, TRIAL_COLUMNS
 from results.store import Store
-
-TRIAL_COLUMNS = [
-    "searcher",
-    "seed",
-    "trial_id",
-    "status",
-    "epochs_run",
-    "final_val_acc",
-    "best_val_acc",
-    "test_acc_at_final",
-    "mean_label_precision",
-    "cumulative_epochs_at_end",
-    "wall_time_s",
-    "started_at",
-    "finished_at",
-]
 
 
 def _read_partitioned(store: Store, kind: str) -> pd.DataFrame:
-    """Concatenate ``<kind>/searcher=<s>/seed=<k>/part-*.parquet`` with searcher and seed columns."""
+    """Concatenate the part files of ``kind`` (``layout.EPOCHS`` or ``layout.TRIALS``) with the
+    searcher and seed of their partition as columns."""
     tables = []
     for path in store.list_files(store.path(kind)):
-        parts = dict(seg.split("=", 1) for seg in path.split("/") if "=" in seg)
+        parts = layout.partition_values(path)
         t = store.read_table(path)
         t = t.append_column("searcher", pa.array([parts["searcher"]] * t.num_rows, pa.string()))
         t = t.append_column("seed", pa.array([int(parts["seed"])] * t.num_rows, pa.int64()))
@@ -40,10 +29,10 @@ def _read_partitioned(store: Store, kind: str) -> pd.DataFrame:
 
 def read_epochs(store: Store) -> pd.DataFrame:
     """One row per (searcher, seed, trial, epoch), sorted."""
-    df = _read_partitioned(store, "epochs")
+    df = _read_partitioned(store, layout.EPOCHS)
     if df.empty:
         return df
-    front = ["searcher", "seed", "trial_id", "epoch"]
+    front = [*SEARCH_KEY, "trial_id", "epoch"]
     df = df[front + [c for c in df.columns if c not in front]]
     return df.sort_values(front, kind="stable").reset_index(drop=True)
 
@@ -53,8 +42,8 @@ def build_trials(store: Store) -> pd.DataFrame:
     epochs = read_epochs(store)
     if epochs.empty:
         return pd.DataFrame(columns=TRIAL_COLUMNS)
-    status = _read_partitioned(store, "trials")
-    key = ["searcher", "seed", "trial_id"]
+    status = _read_partitioned(store, layout.TRIALS)
+    key = [*SEARCH_KEY, "trial_id"]
     g = epochs.groupby(key, sort=True)
     last = g.tail(1).set_index(key)
     out = pd.DataFrame(
@@ -75,12 +64,13 @@ def build_trials(store: Store) -> pd.DataFrame:
     else:
         out["status"], out["cumulative_epochs_at_end"], out["finished_at"] = "RUNNING", pd.NA, pd.NaT
     out["status"] = out["status"].fillna("RUNNING")
-    config_cols = [c for c in epochs.columns if c.startswith("config.")]
+    config_cols = [c for c in epochs.columns if c.startswith(CONFIG_PREFIX)]
     out = out.join(last[config_cols]).reset_index()
     return out[TRIAL_COLUMNS + config_cols]
 
 
 def write_trials(store: Store) -> pd.DataFrame:
+    """:func:`build_trials`, written to ``layout.TRIALS_TABLE``."""
     trials = build_trials(store)
-    store.write_table(store.path("trials.parquet"), pa.Table.from_pandas(trials, preserve_index=False))
+    store.write_table(store.path(layout.TRIALS_TABLE), pa.Table.from_pandas(trials, preserve_index=False))
     return trials

@@ -7,7 +7,7 @@ have to be set process-wide), it starts one Ray actor per trial (~several second
 each, plus a Ray core warning per actor on stderr) and logs every Tune-internal
 field (pid, hostname, ...).  :class:`WandbTrialLogger` is a thin ``tune.Callback``
 around ``wandb.init(reinit="create_new")`` in the driver process: no actors,
-only the metrics of DESIGN.md, no environment changes.
+only the metrics of ``results.schema``, no environment changes.
 
 Modes (``--wandb``):
 
@@ -19,10 +19,13 @@ Modes (``--wandb``):
   :func:`check_wandb_mode` says so, as a :class:`~noisylabels.errors.UserError`,
   before Ray starts.
 
-Every trial run has ``group = "<experiment>/<searcher>-seed<seed>"``,
-``job_type = "trial"``, the given tags, the trial's config (plus ``searcher``,
-``seed``, ``trial_id``) and, per epoch (W&B step = epoch), the metrics of
-``results.parquet_log.METRIC_COLUMNS`` plus ``diverged`` and ``time_this_iter_s``.
+Every trial run has ``group = "<experiment>/<searcher>-seed<seed>"``
+(``results.layout.search_label``), ``job_type = "trial"``, the given tags, the trial's config
+(plus ``searcher``, ``seed``, ``trial_id``) and, per epoch (W&B step = epoch),
+``results.schema.EPOCH_METRICS`` and ``time_this_iter_s``.
+
+wandb is imported on first use (:func:`_wandb`), not at the top: importing this module,
+``--wandb off`` and :func:`has_api_key` with ``WANDB_API_KEY`` set never load it (a slow import).
 """
 
 from __future__ import annotations
@@ -38,12 +41,20 @@ from typing import Any
 from ray import tune
 
 from noisylabels.errors import UserError
-from results.parquet_log import METRIC_COLUMNS
+from results import layout
+from results.schema import EPOCH_METRICS
 
 MODES = ("off", "offline", "online")
 DEFAULT_PROJECT = "s2e-tune"
-TRIAL_METRICS = ("epoch", *METRIC_COLUMNS, "diverged", "time_this_iter_s")
+TRIAL_METRICS = (*EPOCH_METRICS, "time_this_iter_s")
 NO_KEY = "--wandb online needs a W&B API key: run `wandb login` or set WANDB_API_KEY, or use --wandb offline"
+
+
+def _wandb() -> Any:
+    """The wandb module, imported on first use (see the module docstring)."""
+    import wandb
+
+    return wandb
 
 
 def project_name(project: str | None = None) -> str:
@@ -55,10 +66,8 @@ def has_api_key() -> bool:
     without prompting and without the network."""
     if os.environ.get("WANDB_API_KEY"):
         return True
-    import wandb
-
     try:
-        return bool(wandb.login(prompt=False, verify=False))
+        return bool(_wandb().login(prompt=False, verify=False))
     except Exception:  # noqa: BLE001 - a malformed key file etc. means: no usable key
         return False
 
@@ -73,9 +82,7 @@ def check_wandb_mode(mode: str) -> None:
 
 
 def _settings(mode: str):
-    import wandb
-
-    return wandb.Settings(
+    return _wandb().Settings(
         silent=True,
         quiet=True,
         show_info=False,
@@ -136,7 +143,7 @@ class WandbTrialLogger(tune.Callback):
         self.tags = [str(t) for t in tags]
         self.local_dir = str(Path(local_dir).resolve())
         self.project, self.entity = project_name(project), entity
-        self.group = f"{experiment}/{searcher}-seed{seed}"
+        self.group = f"{experiment}/{layout.search_label(searcher, seed)}"
         self._runs: dict[str, Any] = {}
 
     # runs are process-local; never pickle them with the experiment state
@@ -149,8 +156,6 @@ class WandbTrialLogger(tune.Callback):
         run = self._runs.get(trial.trial_id)
         if run is not None:
             return run
-        import wandb
-
         Path(self.local_dir).mkdir(parents=True, exist_ok=True)
         config = {
             **_clean_config(trial.config),
@@ -159,12 +164,12 @@ class WandbTrialLogger(tune.Callback):
             "trial_id": trial.trial_id,
             "experiment": self.experiment,
         }
-        run = wandb.init(
+        run = _wandb().init(
             project=self.project,
             entity=self.entity,
             dir=self.local_dir,
             id=_run_id(self.experiment, self.searcher, self.seed, trial.trial_id),
-            name=f"{self.searcher}-seed{self.seed}-{trial.trial_id}",
+            name=f"{layout.search_label(self.searcher, self.seed)}-{trial.trial_id}",
             group=self.group,
             job_type="trial",
             tags=self.tags,
@@ -230,13 +235,11 @@ def wandb_callback(
 
 
 def _table(df) -> Any:
-    import wandb
-
     clean = df.copy()
     for c in clean.columns:
         if clean[c].dtype == object:
             clean[c] = clean[c].astype(str)
-    return wandb.Table(dataframe=clean)
+    return _wandb().Table(dataframe=clean)
 
 
 def log_summary_run(
@@ -260,8 +263,7 @@ def log_summary_run(
     check_wandb_mode(mode)
     if mode == "off":
         return None
-    import wandb
-
+    wandb = _wandb()
     Path(local_dir).mkdir(parents=True, exist_ok=True)
     run = wandb.init(
         project=project_name(project),

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -39,13 +37,24 @@ from typing import Any
 import pandas as pd
 
 from noisylabels.errors import UserError, run_cli
+from results import layout
 from results.efficiency import budget_to_match, budget_values, search_efficiency
-from results.history import read_s2e_history, s2e_history_seeds
+from results.history import history_seeds, read_history
+from results.manifest import read_manifest
+from results.plots import describe, plot_label_precision, plot_schedules, plot_search_efficiency, png_bytes
 from results.store import Store
-from results.summary import markdown_table, per_seed_table, summary_table
+from results.summary import format_searcher_table, markdown_table, per_seed_table, summary_table
 from results.tables import build_trials, read_epochs
 
-FILES = ("search_efficiency", "label_precision", "schedules", "summary_md", "summary_csv")
+FILE_NAMES = {  # what make_report writes, by key, under layout.PLOTS or --out
+    "search_efficiency": "search_efficiency.png",
+    "label_precision": "label_precision.png",
+    "schedules": "schedules.png",
+    "summary_md": "summary.md",
+    "summary_csv": "summary.csv",
+}
+FILES = tuple(FILE_NAMES)
+S2E = "s2e"  # the searcher whose record (p_theta per round) schedules.png draws
 
 
 def _store(store_or_uri: Store | str | os.PathLike) -> tuple[Store, str]:
@@ -58,16 +67,6 @@ def _store(store_or_uri: Store | str | os.PathLike) -> tuple[Store, str]:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise UserError(f"cannot open results at {uri} ({first})") from None
     return store, uri
-
-
-def read_manifest(store: Store) -> dict[str, Any] | None:
-    path = store.path("manifest.json")
-    if not store.exists(path):
-        return None
-    try:
-        return json.loads(store.read_bytes(path))
-    except (OSError, ValueError):
-        return None
 
 
 def load_results(store: Store, where: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any] | None]:
@@ -83,7 +82,7 @@ def load_results(store: Store, where: str) -> tuple[pd.DataFrame, pd.DataFrame, 
         raise UserError(f"cannot read results at {where} ({first})") from None
     if epochs.empty:
         raise UserError(
-            f"no Parquet results under {where}/epochs/; pass the <storage>/<name> directory of a "
+            f"no Parquet results under {where}/{layout.EPOCHS}/; pass the <storage>/<name> directory of a "
             "python -m s2e_tune.run experiment"
         )
     return epochs, build_trials(store), read_manifest(store)
@@ -106,8 +105,6 @@ def summary_markdown(
     manifest: dict[str, Any] | None,
     budget: float | None,
 ) -> str:
-    from results.plots import describe
-
     desc = describe(manifest)
     name = (manifest or {}).get("name")
     lines = [f"# s2e-tune summary{f': {name}' if name else ''}", ""]
@@ -143,8 +140,8 @@ def summary_markdown(
 
 
 def _pick_history(store: Store) -> dict[str, Any] | None:
-    for seed in s2e_history_seeds(store):
-        h = read_s2e_history(store, seed)
+    for seed in history_seeds(store, S2E):
+        h = read_history(store, S2E, seed)
         if h and h.get("rounds"):
             return h
     return None
@@ -178,8 +175,6 @@ def make_report(store_or_uri: Store | str | os.PathLike, out: str | os.PathLike 
 
 def build_report(store_or_uri: Store | str | os.PathLike, out: str | os.PathLike | None = None) -> Report:
     """:func:`make_report`, also returning the summary table and the manifest."""
-    from results.plots import plot_label_precision, plot_schedules, plot_search_efficiency, png_bytes
-
     store, where = _store(store_or_uri)
     epochs, trials, manifest = load_results(store, where)
     full, budget = _budget(manifest)
@@ -192,18 +187,11 @@ def build_report(store_or_uri: Store | str | os.PathLike, out: str | os.PathLike
     match = budget_to_match(eff, "random", budget)
 
     if out is None:
-        out_store, out_root = store, store.path("plots")
+        out_store = store
+        paths = {k: store.path(layout.plot_file(f)) for k, f in FILE_NAMES.items()}
     else:
         out_store = Store.from_uri(str(out))
-        out_root = out_store.root
-    paths = {
-        k: f"{out_root}/{f}"
-        for k, f in zip(
-            FILES,
-            ("search_efficiency.png", "label_precision.png", "schedules.png", "summary.md", "summary.csv"),
-            strict=True,
-        )
-    }
+        paths = {k: f"{out_store.root}/{f}" for k, f in FILE_NAMES.items()}
     figures = {
         "search_efficiency": plot_search_efficiency(eff, manifest, budget),
         "label_precision": plot_label_precision(epochs, trials, manifest, full),
@@ -223,10 +211,10 @@ def build_report(store_or_uri: Store | str | os.PathLike, out: str | os.PathLike
 # ------------------------------------------------------------------------------ W&B report
 def wandb_report(summary: pd.DataFrame, manifest: dict[str, Any] | None, project: str | None = None) -> str:
     """Build a W&B Report of the experiment; returns one line saying what happened."""
-    from results.wandb_log import has_api_key, project_name
+    from results.wandb_log import has_api_key, project_name  # local: results.wandb_log imports ray
 
     try:
-        import wandb_workspaces.reports.v2 as wr
+        import wandb_workspaces.reports.v2 as wr  # optional package: its absence is a message
     except ImportError:
         return "W&B report skipped: the optional package wandb-workspaces is not installed (pip install it)"
     if os.environ.get("WANDB_MODE") in ("offline", "disabled"):
@@ -236,7 +224,7 @@ def wandb_report(summary: pd.DataFrame, manifest: dict[str, Any] | None, project
     name = (manifest or {}).get("name") or "s2e-tune"
     proj = project_name(project)
     try:
-        import wandb
+        import wandb  # local: a slow import that only a W&B report needs
 
         entity = os.environ.get("WANDB_ENTITY") or wandb.Api().default_entity
         quoted = name.replace("'", "\\'")
@@ -292,28 +280,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fmt_summary(summary: pd.DataFrame) -> str:
-    cols = ["searcher", "seeds", "best_val_acc", "test_acc", "label_precision", "trials", "epochs_used", "train_time_s"]
-    head = (
-        f"{'searcher':<10} {'seeds':>5} {'best val_acc':>16} {'test_acc':>16} {'label prec':>10} "
-        f"{'trials':>6} {'epochs':>7} {'train s':>8}"
-    )
-    rows = [head, "-" * len(head)]
-
-    def pm(m: float, se: float) -> str:
-        if math.isnan(m):
-            return "–"
-        return f"{m:.4f}" + (f" ± {se:.4f}" if not math.isnan(se) else "")
-
-    for r in summary[cols + ["best_val_acc_se", "test_acc_se"]].itertuples():
-        rows.append(
-            f"{r.searcher:<10} {r.seeds:>5} {pm(r.best_val_acc, r.best_val_acc_se):>16} "
-            f"{pm(r.test_acc, r.test_acc_se):>16} {r.label_precision:>10.3f} {r.trials:>6g} "
-            f"{r.epochs_used:>7g} {r.train_time_s:>8.1f}"
-        )
-    return "\n".join(rows)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     def body() -> None:
         args = build_parser().parse_args(argv)
@@ -326,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             paths, summary = rep.paths, rep.summary
             if several:
                 print(f"== {res}")
-            print(_fmt_summary(summary))
+            print(format_searcher_table(summary))
             names = ", ".join(os.path.basename(p) for p in paths.values())
             print(f"\nreport: {os.path.dirname(paths['summary_md'])}/ ({names})")
             if args.wandb_report:

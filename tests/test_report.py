@@ -1,8 +1,9 @@
-"""Search-efficiency analysis, figures and ``python -m s2e_tune.report`` on a hand-made results dir.
+"""Search efficiency, summary tables, figures and ``python -m s2e_tune.report`` on a hand-made
+results dir.
 
-The results directory is written in the exact layout of ``results.parquet_log``
-(``epochs/searcher=<s>/seed=<k>/part-<trial>.parquet`` and ``trials/...``) with
-synthetic numbers chosen so every curve can be computed by hand.
+The results directory is written in the layout of ``results.layout`` (what
+``results.parquet_log`` writes: ``epochs/searcher=<s>/seed=<k>/part-<trial>.parquet`` and
+``trials/...``) with synthetic numbers chosen so every curve can be computed by hand.
 """
 
 from __future__ import annotations
@@ -18,21 +19,18 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from noisylabels.spaces import get_space
+from results import layout
 from results.efficiency import best_so_far, budget_to_match, budget_values, search_efficiency, step_on_grid
-from results.history import (
-    read_s2e_history,
-    s2e_history_path,
-    write_s2e_history,
-    write_s2e_history_from_state,
-    write_s2e_history_of,
-)
-from results.parquet_log import epoch_table, partition
+from results.history import history_path, history_seeds, read_history, write_history
+from results.parquet_log import epoch_table
 from results.plots import distinct_colors
 from results.schedule_curves import mean_schedule_by_round
 from results.store import Store
-from results.summary import summary_table
+from results.summary import format_searcher_table, format_seed_table, markdown_table, per_seed_table, summary_table
 from results.tables import build_trials, read_epochs
 from s2e_tune.report import main, make_report
+from searchers.s2e_search import S2ESearcher
 
 T0 = 1_800_000_000  # seconds
 S2E_CFG = {
@@ -104,9 +102,7 @@ def write_results(root: Path | str, manifest: bool = True) -> Store:
                 }
                 for e, (v, t, lp, off) in enumerate(epochs, start=1)
             ]
-            store.write_table(
-                store.path(partition("epochs", searcher, seed), f"part-{trial_id}.parquet"), epoch_table(rows)
-            )
+            store.write_table(store.path(layout.part_file(layout.EPOCHS, searcher, seed, trial_id)), epoch_table(rows))
             status = pa.table(
                 {
                     "trial_id": [trial_id],
@@ -115,9 +111,9 @@ def write_results(root: Path | str, manifest: bool = True) -> Store:
                     "finished_at": pa.array([T0 + 10], pa.timestamp("s", tz="UTC")),
                 }
             )
-            store.write_table(store.path(partition("trials", searcher, seed), f"part-{trial_id}.parquet"), status)
+            store.write_table(store.path(layout.part_file(layout.TRIALS, searcher, seed, trial_id)), status)
     if manifest:
-        store.write_bytes(store.path("manifest.json"), json.dumps(MANIFEST).encode())
+        store.write_bytes(store.path(layout.MANIFEST), json.dumps(MANIFEST).encode())
     return store
 
 
@@ -133,7 +129,7 @@ def _curve(eff, searcher, axis, col):
     return dict(zip(c["x"].tolist(), c[col].tolist(), strict=True))
 
 
-# ------------------------------------------------------------------------------ analysis math
+# ------------------------------------------------------------------------------ search efficiency
 def test_best_so_far_per_seed_counts_only_each_trials_last_epoch(results_dir):
     per = best_so_far(read_epochs(Store.from_uri(str(results_dir))))
     s0 = per[(per.searcher == "s2e") & (per.seed == 0)]
@@ -214,62 +210,84 @@ def test_summary_table_mean_and_se_over_seeds(results_dir):
     assert s.loc["random", "epochs_used"] == pytest.approx(4.5)
 
 
+SEED_TABLE = """\
+searcher   seed best val_acc  test_acc label prec trials  epochs  train s
+-------------------------------------------------------------------------
+s2e           0       0.7000    0.8000      0.800      3       6      6.0
+s2e           1       0.6500    0.6600      0.650      3       6      6.0
+random        0       0.4500    0.5000      0.550      3       5      2.5
+random        1       0.5500    0.5600      0.550      2       4      2.0"""
+SEARCHER_TABLE = """\
+searcher   seeds     best val_acc         test_acc label prec trials  epochs  train s
+-------------------------------------------------------------------------------------
+s2e            2  0.6750 ± 0.0250  0.7300 ± 0.0700      0.725      3       6      6.0
+random         2  0.5000 ± 0.0500  0.5300 ± 0.0300      0.550    2.5     4.5      2.2"""
+
+
+def test_console_tables(results_dir):
+    trials = build_trials(Store.from_uri(str(results_dir)))
+    assert format_seed_table(per_seed_table(trials, 2)) == SEED_TABLE
+    assert format_searcher_table(summary_table(trials, 2)) == SEARCHER_TABLE
+
+
+def test_markdown_table_merges_se_and_dashes_missing_values():
+    df = pd.DataFrame(
+        {
+            "searcher": ["a", "b"],
+            "trials": [2.0, 2.5],
+            "trials_se": [0.5, math.nan],
+            "val_mean": [0.5, math.nan],
+            "val_se": [0.01, 0.02],
+            "fraction": [0.25, math.nan],
+        }
+    )
+    assert markdown_table(df).splitlines() == [
+        "| searcher | trials | val_mean | fraction |",
+        "|---|---|---|---|",
+        "| a | 2 ± 0.5 | 0.5000 ± 0.0100 | 25 % |",
+        "| b | 2.5 | – | – |",
+    ]
+
+
 # ------------------------------------------------------------------------------ S2E history
-def _history(rounds: int = 3):
-    from noisylabels.spaces import get_space
-    from searchers.relaxation import S2E, FloatParam
-
-    params = [FloatParam(p.name, p.low, p.high, p.log) for p in get_space("s2e").params]
-    core = S2E(params, samples_per_round=3, seed=0, maximize=True)
+def _s2e_record(rounds: int = 3, k: int = 3, fixed=None):
+    """S2E's own record (``S2ESearcher.history_from_state``, what the run command writes) after
+    ``rounds`` rounds of ``k`` trials; the first trial of every round diverges (NaN)."""
+    searcher = S2ESearcher(list(get_space("s2e").params), metric="val_acc", mode="max", samples_per_round=k, seed=0)
     for r in range(rounds):
-        for k in range(3):
-            c = core.ask(token=f"{r}-{k}")
-            core.tell(f"{r}-{k}", math.nan if k == 0 else -abs(c["w1"] - 0.8))
-    return core
+        ids = [f"t{r}{j}" for j in range(k)]
+        configs = [searcher.suggest(i) for i in ids]
+        for j, (i, c) in enumerate(zip(ids, configs, strict=True)):
+            searcher.on_trial_complete(i, {"val_acc": math.nan if j == 0 else -abs(c["w1"] - 0.8)})
+    return S2ESearcher.history_from_state(searcher.get_state(), fixed=fixed)
 
 
-def test_s2e_history_round_trip_is_strict_json(tmp_path):
+def test_history_files_are_strict_json_per_searcher_and_seed(tmp_path):
     store = Store.from_uri(str(tmp_path / "exp"))
-    core = _history()
-    path = write_s2e_history(store, 3, core.history, params=core.params, fixed={"schedule": "s2e"})
-    assert path == s2e_history_path(store, 3) and path.endswith("/s2e/seed=3/history.json")
-    text = Path(path).read_text()
-    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
-    h = read_s2e_history(store, 3)
+    path = write_history(store, "tpe", 1, {"x": np.float32(1.5), "y": [np.nan, np.int64(2), math.inf]})
+    assert path == history_path(store, "tpe", 1) and path.endswith("/tpe/seed=1/history.json")
+    json.loads(Path(path).read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert read_history(store, "tpe", 1) == {"version": 1, "seed": 1, "x": 1.5, "y": [None, 2, None]}
+    assert read_history(store, "tpe", 2) is None and read_history(store, "s2e", 1) is None
+    write_history(store, "tpe", 0, {})
+    assert history_seeds(store, "tpe") == [0, 1] and history_seeds(store, "s2e") == []
+
+
+def test_s2e_history_round_trip_and_mean_schedule(tmp_path):
+    store = Store.from_uri(str(tmp_path / "exp"))
+    write_history(store, "s2e", 3, _s2e_record(fixed={"schedule": "s2e"}))
+    h = read_history(store, "s2e", 3)
     assert h["version"] == 1 and h["seed"] == 3 and len(h["rounds"]) == 3
     assert h["rounds"][0]["values"][0] is None  # the NaN
     assert h["params"][0] == {"name": "f1_a1", "low": 0.1, "high": 1.5, "log": False}
-    assert set(h["rounds"][1]["mean"]) == {p.name for p in core.params}
+    assert set(h["rounds"][1]["mean"]) == set(get_space("s2e").names())
     curves, kind = mean_schedule_by_round(h, 20, samples=64)
     assert kind == "expected" and curves.shape == (3, 20)
     assert np.all((curves >= 0.05) & (curves <= 1.0)) and np.allclose(curves[:, 0], 1.0)
     # without parameter ranges: R(t) at the mean configuration
     curves2, kind2 = mean_schedule_by_round({**h, "params": None, "fixed": None}, 20)
     assert kind2 == "at-mean" and curves2.shape == (3, 20)
-    assert read_s2e_history(store, 4) is None
-
-
-def test_s2e_history_from_the_searchers_saved_state(tmp_path):
-    """The dict Tune pickles for an S2ESearcher (searcher-state-*.pkl) gives the same file."""
-    from noisylabels.spaces import get_space
-    from searchers.relaxation import FloatParam
-    from searchers.s2e_search import S2ESearcher
-
-    params = [FloatParam(p.name, p.low, p.high, p.log) for p in get_space("s2e").params]
-    searcher = S2ESearcher(params, metric="val_acc", mode="max", samples_per_round=2, seed=0)
-    for r in range(2):
-        ids = [f"t{r}{k}" for k in range(2)]
-        configs = [searcher.suggest(i) for i in ids]
-        for i, c in zip(ids, configs, strict=True):
-            searcher.on_trial_complete(i, {"val_acc": math.nan if i == "t00" else c["w1"]})
-    store = Store.from_uri(str(tmp_path / "exp"))
-    write_s2e_history_from_state(store, 0, searcher.get_state(), fixed={"schedule": "s2e"})
-    from_state = read_s2e_history(store, 0)
-    write_s2e_history_of(store, 0, searcher, fixed={"schedule": "s2e"})
-    assert read_s2e_history(store, 0) == from_state
-    assert len(from_state["rounds"]) == 2 and from_state["rounds"][0]["values"][0] is None
-    assert [p["name"] for p in from_state["params"]] == [p.name for p in params]
-    assert write_s2e_history_from_state(store, 1, S2ESearcher(params).get_state()) is None
+    assert S2ESearcher.history_from_state(S2ESearcher(list(get_space("s2e").params)).get_state()) is None
 
 
 # ------------------------------------------------------------------------------ report / CLI
@@ -279,8 +297,7 @@ def _check_png(path: Path, min_kb: int = 20, min_colors: int = 40) -> None:
 
 
 def test_cli_writes_figures_and_summary(results_dir, capsys):
-    core = _history()
-    write_s2e_history(Store.from_uri(str(results_dir)), 0, core.history, params=core.params)
+    write_history(Store.from_uri(str(results_dir)), "s2e", 0, _s2e_record())
     assert main([str(results_dir)]) == 0
     out = capsys.readouterr().out
     assert "s2e" in out and "random" in out and "0.6750 ± 0.0250" in out

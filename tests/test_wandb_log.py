@@ -11,6 +11,7 @@ import time
 import pandas as pd
 import pytest
 import ray
+from matplotlib.figure import Figure
 from ray import tune
 
 from noisylabels.errors import UserError
@@ -113,16 +114,10 @@ def test_modes():
 
 
 def test_summary_run_offline(tmp_path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots()
-    ax.plot([0, 1], [0, 1])
+    fig = Figure()  # no pyplot: no backend, no global figure
+    fig.subplots().plot([0, 1], [0, 1])
     png = tmp_path / "search_efficiency.png"
     fig.savefig(png)
-    plt.close(fig)
     summary = pd.DataFrame(
         {"searcher": ["s2e", "random"], "best_val_acc": [0.4, 0.35], "test_acc": [0.7, float("nan")]}
     )
