@@ -3,8 +3,8 @@
 Why not ``ray.air.integrations.wandb.WandbLoggerCallback``: with ray 2.60 and wandb
 0.31 it refuses to start without an API key even when given ``mode="offline"``
 (its key check only looks at the ``WANDB_MODE`` environment variable, which would
-have to be set process-wide), it starts one Ray actor per trial (~several seconds
-each, plus a Ray core warning per actor on stderr) and logs every Tune-internal
+have to be set process-wide), it starts one Ray actor per trial (a process
+start-up each, plus a Ray core warning per actor on stderr) and logs every Tune-internal
 field (pid, hostname, ...).  :class:`WandbTrialLogger` is a thin ``tune.Callback``
 around ``wandb.init(reinit="create_new")`` in the driver process: no actors,
 only the metrics of ``results.schema``, no environment changes.

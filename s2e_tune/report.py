@@ -42,6 +42,7 @@ from results.efficiency import budget_to_match, budget_values, search_efficiency
 from results.history import history_seeds, read_history
 from results.manifest import read_manifest
 from results.plots import describe, plot_label_precision, plot_schedules, plot_search_efficiency, png_bytes
+from results.schema import CONFIG_PREFIX
 from results.store import Store
 from results.summary import format_searcher_table, markdown_table, per_seed_table, summary_table
 from results.tables import build_trials, read_epochs
@@ -178,8 +179,9 @@ def build_report(store_or_uri: Store | str | os.PathLike, out: str | os.PathLike
     store, where = _store(store_or_uri)
     epochs, trials, manifest = load_results(store, where)
     full, budget = _budget(manifest)
-    if full is None and "config.epochs" in epochs.columns and epochs["config.epochs"].notna().any():
-        full = int(epochs["config.epochs"].max())
+    planned = f"{CONFIG_PREFIX}epochs"  # the epochs every trial was given
+    if full is None and planned in epochs.columns and epochs[planned].notna().any():
+        full = int(epochs[planned].max())
     eff = search_efficiency(epochs, full_epochs=full, x_max={"epochs": budget} if budget else None)
     summary = summary_table(trials, full, efficiency=eff, budget=budget)
     seeds = per_seed_table(trials, full)
