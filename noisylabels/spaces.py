@@ -1,14 +1,15 @@
 """Search spaces over R(t), in a searcher-neutral form.
 
-Each space is a list of bounded scalar parameters plus the fixed keys that tell
-:func:`noisylabels.schedules.keep_ratio_curve` which form to evaluate.  The run
-command translates a space into each searcher's own form (Tune domains for
-random/BO/TPE/Hyperband/BOHB, and the same domains for S2E, whose core rescales
-every parameter to [0, 1]).
+Each space is a list of bounded scalar parameters (:class:`Param`, the project's
+one bounded-float type, with the unit-cube maps S2E samples through) plus the
+fixed keys that tell :func:`noisylabels.schedules.keep_ratio_curve` which form
+to evaluate.  The run command translates a space into each searcher's own form
+(Tune domains for random/BO/TPE/Hyperband/BOHB, and the same domains for S2E,
+whose core rescales every parameter to [0, 1] with :meth:`Param.to_unit`).
 
 Ranges (schedule time on the 200-unit reference clock, see ``schedules``):
 
-* ``s2e`` (Table 1): decay exponent/power ``a1``, decay speed ``a2``
+* ``s2e`` (Table 1 of the seed slides): decay exponent/power ``a1``, decay speed ``a2``
   (log-uniform), rise amplitude ``a3`` and rise shape ``a4`` (log-uniform) for
   each of the four bases, and four mixing weights ``w_i`` in [0, 1].
   20 parameters.
@@ -22,21 +23,75 @@ Ranges (schedule time on the 200-unit reference clock, see ``schedules``):
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from noisylabels.errors import UserError
 
 
 @dataclass(frozen=True)
 class Param:
-    """A bounded float hyperparameter; ``log`` samples it uniformly in log space."""
+    """A bounded float hyperparameter ``name`` in ``[low, high]``, the project's one such type.
+
+    Validated on construction (``ValueError``): a non-empty name, finite real
+    bounds with ``low < high`` (stored as floats), a bool ``log``, and
+    ``low > 0`` when ``log``.  ``log=True`` means uniform in log space.
+
+    The unit-cube maps are the ones S2E samples through (its product-Beta lives
+    on ``(0, 1)^d``): :meth:`from_unit` sends ``u`` in ``[0, 1]`` to the value,
+    :meth:`to_unit` back.  On the log scale ``u = log(v / low) / log(high /
+    low)``, so a uniform ``u`` is the log-uniform distribution.  The searchers
+    package re-exports this class as ``FloatParam``.
+    """
 
     name: str
     low: float
     high: float
     log: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"parameter name must be a non-empty string, got {self.name!r}")
+        for field in ("low", "high"):
+            v = getattr(self, field)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                raise ValueError(f"{self.name}: {field} must be a finite number, got {v!r}")
+            object.__setattr__(self, field, float(v))
+        if not self.low < self.high:
+            raise ValueError(f"{self.name}: need low < high, got [{self.low}, {self.high}]")
+        if not isinstance(self.log, (bool, np.bool_)):
+            raise ValueError(f"{self.name}: log must be a bool, got {self.log!r}")
+        object.__setattr__(self, "log", bool(self.log))
+        if self.log and self.low <= 0:
+            raise ValueError(f"{self.name}: a log-scale parameter needs low > 0, got {self.low}")
+
+    def to_unit(self, value: float) -> float:
+        """Map a value in ``[low, high]`` to ``[0, 1]`` (inverse of :meth:`from_unit`)."""
+        if self.log:
+            return math.log(value / self.low) / math.log(self.high / self.low)
+        return (value - self.low) / (self.high - self.low)
+
+    def from_unit(self, u: float) -> float:
+        """Map ``u`` in ``[0, 1]`` to the parameter's own units (``u`` and the value clipped to range)."""
+        u = min(max(float(u), 0.0), 1.0)
+        if self.log:
+            v = self.low * math.exp(u * math.log(self.high / self.low))
+        else:
+            v = self.low + u * (self.high - self.low)
+        return min(max(v, self.low), self.high)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name", "low", "high", "log"}``, the form saved in S2E's state and histories."""
+        return {"name": self.name, "low": self.low, "high": self.high, "log": self.log}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Param:
+        """Inverse of :meth:`to_dict` (``log`` defaults to ``False``)."""
+        return cls(d["name"], d["low"], d["high"], bool(d.get("log", False)))
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,10 @@ from ray.tune.search import (
 from ray.tune.search.sample import Domain, Float, LogUniform, Quantized, Uniform
 from ray.tune.search.variant_generator import parse_spec_vars
 
-from searchers.relaxation import S2E, FloatParam
+from noisylabels.spaces import Param as FloatParam
+from searchers.s2e_core import S2E
+from searchers.s2e_settings import S2ESettings
+from searchers.s2e_state import history_from_state
 
 __all__ = ["S2ESearcher", "convert_search_space"]
 
@@ -108,15 +111,17 @@ class S2ESearcher(Searcher):
     Args:
         space: dict of Tune domains (``tune.uniform``/``tune.loguniform``;
             other values are constants passed through unchanged), or a sequence
-            of :class:`~searchers.relaxation.FloatParam`.  ``None``: taken from
+            of :class:`~noisylabels.spaces.Param` (``searchers.FloatParam``).  ``None``: taken from
             ``Tuner(param_space=...)``.
         metric, mode: the metric to optimise, ``"min"`` or ``"max"`` (or set
             them in ``tune.TuneConfig``).
         samples_per_round: K, trials per round (Algorithm 2).
         rounds: M, number of rounds; ``None`` = until Tune's ``num_samples``.
         seed: seed of the sampler.
-        **s2e_options: passed to :class:`~searchers.relaxation.S2E` (``utility``,
-            ``step``, ``hessian``, ``eig_floor``, ``kl_per_param``, ...).
+        **s2e_options: the other options of
+            :class:`~searchers.s2e_settings.S2ESettings` (``utility``, ``step``,
+            ``hessian``, ``eig_floor``, ``kl_per_param``, ...), passed to
+            :class:`~searchers.s2e_core.S2E`.
     """
 
     def __init__(
@@ -139,7 +144,7 @@ class S2ESearcher(Searcher):
         self._seed = seed
         self._options = dict(s2e_options)
         # validate the S2E options early (raises ValueError on bad ones)
-        S2E([FloatParam("_", 0.0, 1.0)], samples_per_round, seed, rounds=rounds, **self._options)
+        S2ESettings(samples_per_round, seed, rounds=rounds, **self._options)
         self._params: list[tuple[_Path, FloatParam]] | None = None
         self._space: Any = None
         self._s2e: S2E | None = None
@@ -282,6 +287,14 @@ class S2ESearcher(Searcher):
         self._space = state["space"]
         self._s2e = None if state["s2e"] is None else S2E.from_state(state["s2e"])
         self._last_reported = dict(state["last_reported"])
+
+    @staticmethod
+    def history_from_state(state: Mapping[str, Any], fixed: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """The JSON per-round history document of a saved :meth:`get_state` (the
+        dict Tune pickles as ``searcher-state-*.pkl``), without ``"seed"``, or
+        ``None`` if the search never started; see
+        :func:`searchers.s2e_state.history_from_state` for the format."""
+        return history_from_state(state, fixed)
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as fh:

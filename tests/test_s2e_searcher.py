@@ -215,6 +215,33 @@ def test_restore_from_dir_round_trip(tmp_path) -> None:
     assert t.get_state()["s2e"] == s.get_state()["s2e"]
 
 
+def test_history_from_state_of_a_real_searcher() -> None:
+    s = _searcher(rounds=3)
+    assert S2ESearcher.history_from_state(s.get_state()) is None  # never started
+    ids = [f"t{i}" for i in range(9)]
+    for r in range(3):
+        cfgs = [(i, s.suggest(i)) for i in ids[3 * r : 3 * r + 3]]
+        for j, (i, c) in enumerate(cfgs):
+            s.on_trial_complete(i, {"loss": math.nan if (r, j) == (1, 2) else _objective(c)})
+    state = pickle.loads(pickle.dumps(s.get_state()))  # as Tune saves it
+    doc = S2ESearcher.history_from_state(state, fixed={"name": "const"})
+    json.dumps(doc, allow_nan=False)
+    assert "seed" not in doc and doc["version"] == 1 and doc["fixed"] == {"name": "const"}
+    assert doc["params"] == [
+        {"name": "x", "low": -1.0, "high": 2.0, "log": False},
+        {"name": "opt/lr", "low": 1e-4, "high": 1e-1, "log": True},
+    ]
+    hist = s.history
+    assert [r["round"] for r in doc["rounds"]] == [0, 1, 2]
+    assert doc["rounds"][1]["values"][2] is None  # the NaN, as null
+    for got, want in zip(doc["rounds"], hist, strict=True):
+        want = {**want, "values": [v if math.isfinite(v) else None for v in want["values"]]}
+        assert got == want
+    assert S2ESearcher.history_from_state(state)["fixed"] is None
+    # params from the S2E state when the searcher's own are absent
+    assert S2ESearcher.history_from_state({**state, "params": None})["params"] == doc["params"]
+
+
 # ----------------------------------------------------------------- Tuner runs
 @pytest.fixture(scope="module")
 def ray_session():
