@@ -19,9 +19,11 @@ from noisylabels.data.prepare import DATASETS, VAL_LABELS, DataSpec
 from noisylabels.errors import UserError
 from noisylabels.models import MODELS
 from noisylabels.noise import check_noise
-from noisylabels.spaces import SPACES
+from noisylabels.spaces import SPACES, get_space
 from searchers import registry
+from searchers.plan import SearchContext
 from searchers.registry import ALL
+from trainables.engine import TRAIN_DEFAULTS
 from trainables.methods import METHODS
 
 SEARCHERS = ALL  # --searcher all (searchers.registry; "default" is a registered reference, not in all)
@@ -65,7 +67,7 @@ class ExperimentConfig:
     resume: bool = False
     wandb: str = "auto"  # auto: online with an API key, else offline; or online | offline | off
     quiet: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)  # {"train": {...}}: method settings, test hooks
+    extra: dict[str, Any] = field(default_factory=dict)  # {"train": {...}}: keys of trainables.engine.TRAIN_DEFAULTS
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -136,6 +138,18 @@ class ExperimentConfig:
             **self.extra.get("train", {}),
         }
 
+    def search_context(self, seed: int) -> SearchContext:
+        """What a searcher is given for the search of ``seed`` (``searchers.plan``)."""
+        return SearchContext(
+            space=get_space(self.space),
+            fixed=self.train_config(seed),
+            seed=seed,
+            trials=self.trials,
+            epochs=self.epochs,
+            noise_rate=self.noise_rate,
+            samples_per_round=self.samples_per_round,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["searchers"] = list(self.searchers)
@@ -185,9 +199,28 @@ class ExperimentConfig:
             raise UserError(f"--gpus-per-trial {self.trial_gpus}: above 1 it must be a whole number")
         if self.wandb not in ("auto", "online", "offline", "off"):
             raise UserError(f"--wandb must be auto, online, offline or off, got {self.wandb!r}")
+        _check_extra(self.extra)
         if self.resume and not self.name:
             raise UserError("--resume needs --name NAME of the experiment to continue")
         self.data_spec(self.seeds[0]).validate()
+
+
+def _check_extra(extra: Any) -> None:
+    """``extra`` holds only ``train``: a mapping of training-loop settings the Trainer knows."""
+    if not isinstance(extra, Mapping):
+        raise UserError(f"extra must be a mapping such as {{train: {{jocor_lambda: 0.9}}}}, got {extra!r}")
+    for key in extra:
+        if key != "train":
+            raise UserError(f"unknown key {key!r} under extra in the config file; only extra: {{train: {{...}}}}")
+    train = extra.get("train", {})
+    if not isinstance(train, Mapping):
+        raise UserError(f"extra.train must be a mapping of training settings, got {train!r}")
+    for key in train:
+        if key not in TRAIN_DEFAULTS:
+            raise UserError(
+                f"unknown training setting {key!r} under extra.train in the config file; "
+                f"valid: {', '.join(sorted(TRAIN_DEFAULTS))}"
+            )
 
 
 def _positive_int(name: str, value: Any, flag: str | None = None) -> None:

@@ -19,6 +19,9 @@ from noisylabels.data.prepare import DATASETS
 from noisylabels.errors import UserError, run_cli
 from noisylabels.spaces import SPACES
 from s2e_tune.config import PRESETS, SEARCHERS, ExperimentConfig, load_config_file, preset_values
+from s2e_tune.experiment import run_experiment
+from searchers import registry
+from trainables.methods import METHODS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,13 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--searcher",
         default=S,
-        help=f"{', '.join(SEARCHERS)}, a comma list, or all [s2e]; 'default' runs Co-teaching's own schedule once",
+        help=f"{', '.join(SEARCHERS)}, a comma list, or all [s2e]; "
+        + "; ".join(f"'{s.name}': {s.summary}" for s in registry.SEARCHERS.values() if s.reference),
     )
     p.add_argument("--space", default=S, choices=list(SPACES), help="R(t) search space [s2e]")
     p.add_argument(
         "--method",
         default=S,
-        help="coteaching, standard, selfteach, decoupling, fcorrection, coteaching_plus or jocor [coteaching]",
+        help=f"{', '.join(METHODS)} [coteaching]",
     )
     p.add_argument("--dataset", default=S, help=f"one of {', '.join(DATASETS)} [mnist1d]")
     p.add_argument("--data-dir", default=S, help="where data sets are read/cached [~/.cache/s2e-tune/data]")
@@ -91,8 +95,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> None:
         cfg = parse_config(argv)
         cfg.validate()
-        from s2e_tune.experiment import run_experiment
-
         run_experiment(cfg)
 
     return run_cli(body, "interrupted; continue with --resume --name NAME")

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from results.parquet_log import METRIC_COLUMNS
+from results.schema import METRIC_COLUMNS
 from results.store import Store
 from results.tables import read_epochs
 from s2e_tune.run import main

@@ -11,8 +11,7 @@ from noisylabels.spaces import coteaching_default
 from results.store import Store
 from s2e_tune.config import ExperimentConfig
 from s2e_tune.experiment import run_experiment
-from trainables.engine import Trainer
-from trainables.trainable import NoisyLabelTrainable
+from tests.faults import FaultyTrainable, NaNTrainer, faulty_trainable
 
 STABLE = ["val_acc", "val_loss", "test_acc", "label_precision", "train_loss", "kept_ratio"]
 
@@ -23,7 +22,7 @@ def test_faulted_trial_is_retried_from_its_checkpoint_and_ends_like_an_unfaulted
         marker = str(tmp_path / "fault-happened")
         base = {"method": "coteaching", "epochs": 3, "seed": 4, **coteaching_default(0.5)}
         tuner = tune.Tuner(
-            tune.with_resources(tune.with_parameters(NoisyLabelTrainable, data=small_data), {"cpu": 1}),
+            tune.with_resources(tune.with_parameters(FaultyTrainable, data=small_data), {"cpu": 1}),
             param_space={**base, "fault_raise_epoch": tune.grid_search([None, 2]), "fault_marker": marker},
             run_config=tune.RunConfig(
                 storage_path=str(tmp_path), name="f", verbose=0,
@@ -43,7 +42,7 @@ def test_faulted_trial_is_retried_from_its_checkpoint_and_ends_like_an_unfaulted
 
 def test_diverging_training_reports_the_worst_objective_and_stops(small_data):
     cfg = {"method": "coteaching", "epochs": 4, "fault_nan_epoch": 2, **coteaching_default(0.5)}
-    tr = Trainer(cfg, small_data)
+    tr = NaNTrainer(cfg, small_data)
     assert tr.train_epoch()["diverged"] is False
     m = tr.train_epoch()
     assert m["diverged"] is True and math.isnan(m["train_loss"])
@@ -56,8 +55,8 @@ def test_trials_that_keep_failing_or_diverge_do_not_stop_the_search(tmp_path, da
         searchers=("s2e",), trials=2, epochs=2, samples_per_round=2, mnist1d_samples=1000,
         data_dir=str(data_dir), storage=str(tmp_path), quiet=True, wandb="off",
     )
-    failing = run_experiment(base.replace(name="fail", extra={"train": {"fault_raise_epoch": 2}}))
-    diverging = run_experiment(base.replace(name="nan", extra={"train": {"fault_nan_epoch": 1}}))
+    failing = run_experiment(base.replace(name="fail"), trainable=faulty_trainable(raise_epoch=2))
+    diverging = run_experiment(base.replace(name="nan"), trainable=faulty_trainable(nan_epoch=1))
     for name, summary, status, epochs in (("fail", failing, "ERROR", 1), ("nan", diverging, "DIVERGED", 1)):
         trials = pd.read_parquet(Store.from_uri(str(tmp_path / name)).path("trials.parquet"))
         assert len(trials) == 2 and set(trials["status"]) == {status}

@@ -6,7 +6,7 @@ import pytest
 
 from noisylabels.errors import UserError
 from results.store import Store
-from s2e_tune import experiment
+from s2e_tune import preflight as experiment
 from s2e_tune.config import ExperimentConfig
 
 

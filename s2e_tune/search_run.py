@@ -1,0 +1,193 @@
+"""One search as one Ray Tune experiment: ``searcher`` on the data of one seed.
+
+The searcher's plan comes from its registry entry (``searchers.registry``); this module turns it
+into a ``tune.Tuner`` with the project's callbacks (Parquet, W&B, progress), checkpointing,
+failure handling and storage, restores it on ``--resume``, and keeps what the entry asks to keep
+after the fit (S2E: its p_theta per round).  Paths come from ``results.layout``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from results import layout
+from results.history import write_history
+from results.parquet_log import ParquetLogger
+from results.schema import MODE, OBJECTIVE
+from results.store import Store
+from results.wandb_log import wandb_callback
+from s2e_tune.config import ExperimentConfig
+from searchers import registry
+from trainables.trainable import NoisyLabelTrainable
+
+
+class LineProgress(tune.Callback):
+    """One line per finished trial: ``[s2e seed 0] trial 3/16 ... val_acc=0.412``."""
+
+    def __init__(self, label: str, total: int, stream=None) -> None:
+        self.label, self.total, self.done = label, total, 0
+        self.stream = stream or sys.stdout
+        self.epochs = 0
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.epochs += 1
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.done += 1
+        r = trial.last_result or {}
+        print(
+            f"[{self.label}] trial {self.done}/{self.total} {trial.trial_id}: "
+            f"epochs={r.get('epoch', 0)} val_acc={r.get('val_acc', math.nan):.4f} "
+            f"label_precision={r.get('label_precision', math.nan):.3f} (search epochs {self.epochs})",
+            file=self.stream,
+            flush=True,
+        )
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.done += 1
+        print(f"[{self.label}] trial {trial.trial_id} failed: see {trial.path}", file=self.stream, flush=True)
+
+
+class EpochBudgetStopper(tune.Stopper):
+    """Stop the whole search once the trials together have run ``budget`` epochs."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        self.used += 1  # one result = one epoch
+        return False
+
+    def stop_all(self) -> bool:
+        return self.used >= self.budget
+
+
+def trial_dirname(trial) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def local_dir(store: Store) -> str:
+    """A local directory for files that tools need on local disk (W&B offline runs)."""
+    if store.is_local:
+        return store.root
+    return str(Path(tempfile.gettempdir()) / "s2e-tune" / store.root.replace("/", "_"))
+
+
+def wandb_tags(cfg: ExperimentConfig, searcher: str | None = None) -> list[str]:
+    tags = [cfg.dataset, f"{cfg.noise}{round(cfg.noise_rate * 100)}", cfg.method]
+    return tags + ([searcher] if searcher else [])
+
+
+def newest_searcher_state(store: Store, label: str) -> dict[str, Any] | None:
+    """The searcher state Tune saved last in the experiment ``label`` (fresh or resumed search)."""
+    files = store.list_files(store.path(label), suffix=".pkl")
+    files = [f for f in files if f.rsplit("/", 1)[-1].startswith("searcher-state-")]
+    if not files:
+        return None
+    newest = max(files, key=lambda f: store.fs.get_file_info(f).mtime)
+    return pickle.loads(store.read_bytes(newest))
+
+
+@contextlib.contextmanager
+def tune_env(**values: str | None):
+    """Set Tune's environment variables for one fit, leaving any the user has set (and ``None``s)."""
+    mine = {k: v for k, v in values.items() if v is not None and k not in os.environ}
+    os.environ.update(mine)
+    try:
+        yield
+    finally:
+        for k in mine:
+            os.environ.pop(k, None)
+
+
+def pending_trials(n: int | None):
+    """``TUNE_MAX_PENDING_TRIALS_PG = n`` for one fit (S2E: a round's K trials start at once)."""
+    return tune_env(TUNE_MAX_PENDING_TRIALS_PG=None if n is None else str(n))
+
+
+def run_search(
+    cfg: ExperimentConfig,
+    store: Store,
+    searcher: str,
+    seed: int,
+    data,
+    trainable: type[tune.Trainable] = NoisyLabelTrainable,
+    callbacks: Sequence[tune.Callback] = (),
+) -> None:
+    """One Tune experiment: ``searcher`` on the data of ``seed``; skipped if already finished.
+
+    ``trainable``: the Trainable to run (``NoisyLabelTrainable`` or a subclass); ``callbacks``:
+    Tune callbacks run beside the project's own.  Ctrl+C (SIGINT) raises ``KeyboardInterrupt``
+    out of the fit instead of Tune's graceful stop, so an interrupted search is never marked
+    done and ``--resume`` restores it."""
+    label = layout.tune_experiment(searcher, seed)
+    done = store.path(layout.done_marker(searcher, seed))
+    if store.exists(done):
+        if not cfg.quiet:
+            print(f"[{searcher} seed {seed}] already finished, skipped", flush=True)
+        return
+    spec = registry.get(searcher)
+    ctx = cfg.search_context(seed)
+    plan = spec.plan(ctx)
+    resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.trial_gpus}
+    trainable = tune.with_resources(tune.with_parameters(trainable, data=data), resources)
+    total = plan.num_samples if plan.epoch_budget is None else cfg.trials
+    callbacks = [ParquetLogger(store, searcher, seed), *callbacks]
+    experiment = store.root.rsplit("/", 1)[-1]
+    wandb_cb = wandb_callback(
+        cfg.wandb_mode, experiment, searcher, seed, tags=wandb_tags(cfg, searcher), local_dir=local_dir(store)
+    )
+    if wandb_cb is not None:
+        callbacks.append(wandb_cb)
+    if not cfg.quiet:
+        callbacks.append(LineProgress(f"{searcher} seed {seed}", total))
+    fs = None if store.is_local else store.fs
+    run_config = tune.RunConfig(
+        name=label,
+        storage_path=store.root,
+        storage_filesystem=fs,
+        stop=None if plan.epoch_budget is None else EpochBudgetStopper(plan.epoch_budget),
+        callbacks=callbacks,
+        verbose=0,
+        failure_config=tune.FailureConfig(max_failures=2),
+        checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=2),
+        # keep the experiment snapshot on remote storage fresh: it is what --resume restores
+        sync_config=tune.SyncConfig(sync_period=5),
+    )
+    tune_path = store.path(label)
+    if cfg.resume and tune.Tuner.can_restore(tune_path, storage_filesystem=fs):
+        tuner = tune.Tuner.restore(tune_path, trainable, resume_errored=True, storage_filesystem=fs)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=plan.param_space,
+            tune_config=tune.TuneConfig(
+                metric=OBJECTIVE,
+                mode=MODE,
+                search_alg=plan.search_alg,
+                scheduler=plan.scheduler,
+                num_samples=plan.num_samples,
+                reuse_actors=True,  # no process start-up per trial (NoisyLabelTrainable.reset_config)
+                trial_dirname_creator=trial_dirname,
+            ),
+            run_config=run_config,
+        )
+    with pending_trials(plan.max_pending), tune_env(TUNE_DISABLE_SIGINT_HANDLER="1"):
+        tuner.fit()
+    if spec.history is not None:  # the searcher's own record of the search (S2E: p_theta per round)
+        state = newest_searcher_state(store, label)
+        doc = spec.history(state, ctx.space.fixed) if state is not None else None
+        if doc is not None:
+            write_history(store, searcher, seed, doc)
+    store.write_bytes(done, b"done\n")
