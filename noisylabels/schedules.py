@@ -46,7 +46,7 @@ Forms
   the forget rate fall again later in training (so R(t) can rise, the third
   phase of the seed's "Derive a Search Space" slide).  Keys ``k1..k3``,
   ``c1..c3``, ``v1, v2``, ``d1, s1, d2, e2``.  This is our reconstruction from
-  the description in issue 5; the authors' exact terms were not available here.
+  a description of the authors' space; their exact terms were not available here.
 * ``constant`` - ``R(t) = keep`` (``keep = 1`` is standard training).
 """
 

@@ -10,16 +10,12 @@ same way for every searcher.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
+from noisylabels.jsonable import json_safe
 from results import layout
 from results.store import Store
-
-HISTORY_VERSION = 1
 
 
 def history_path(store: Store, searcher: str, seed: int) -> str:
@@ -27,27 +23,13 @@ def history_path(store: Store, searcher: str, seed: int) -> str:
     return store.path(layout.history(searcher, seed))
 
 
-def _json_safe(v: Any) -> Any:
-    if isinstance(v, Mapping):
-        return {str(k): _json_safe(x) for k, x in v.items()}
-    if isinstance(v, list | tuple | np.ndarray):
-        return [_json_safe(x) for x in v]
-    if isinstance(v, bool | np.bool_):
-        return bool(v)
-    if isinstance(v, int | np.integer):
-        return int(v)
-    if isinstance(v, float | np.floating):
-        return float(v) if math.isfinite(v) else None
-    return v
-
-
 def write_history(store: Store, searcher: str, seed: int, record: Mapping[str, Any]) -> str:
     """Write ``searcher``'s record of one seed to :func:`history_path`; returns the path.  The file
-    is ``{"version": 1, "seed": <seed>, **record}`` as strict JSON: numpy values made plain,
-    non-finite numbers ``null``."""
-    doc = {"version": HISTORY_VERSION, "seed": int(seed), **record}
+    is ``{"version": <the record's version>, "seed": <seed>, **record}`` as strict JSON
+    (``noisylabels.jsonable.json_safe``): numpy values made plain, non-finite numbers ``null``."""
+    doc = {"version": record.get("version"), "seed": int(seed), **record}
     path = history_path(store, searcher, seed)
-    store.write_bytes(path, json.dumps(_json_safe(doc), indent=1, allow_nan=False).encode())
+    store.write_bytes(path, json.dumps(json_safe(doc), indent=1, allow_nan=False).encode())
     return path
 
 

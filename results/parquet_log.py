@@ -52,6 +52,12 @@ def epoch_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.table(cols)
 
 
+def stored_epochs(store: Store, searcher: str, seed: int) -> int:
+    """The epoch rows one search has on disk: the epochs it has consumed (non-zero after --resume)."""
+    parts = store.list_files(store.path(layout.partition(layout.EPOCHS, searcher, seed)))
+    return sum(store.read_table(p).num_rows for p in parts)
+
+
 class ParquetLogger(tune.Callback):
     """Write every epoch of every trial of one (searcher, seed) search to Parquet."""
 
@@ -59,7 +65,7 @@ class ParquetLogger(tune.Callback):
         self.store, self.searcher, self.seed = store, searcher, seed
         self.rows: dict[str, dict[int, dict[str, Any]]] = {}
         # epochs already consumed by this search (non-zero after --resume)
-        self.used = sum(store.read_table(p).num_rows for p in self._parts(layout.EPOCHS))
+        self.used = stored_epochs(store, searcher, seed)
 
     def _parts(self, kind: str) -> list[str]:
         return self.store.list_files(self.store.path(layout.partition(kind, self.searcher, self.seed)))

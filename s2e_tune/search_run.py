@@ -22,7 +22,7 @@ from ray import tune
 
 from results import layout
 from results.history import write_history
-from results.parquet_log import ParquetLogger
+from results.parquet_log import ParquetLogger, stored_epochs
 from results.schema import MODE, OBJECTIVE
 from results.store import Store
 from results.wandb_log import wandb_callback
@@ -59,13 +59,26 @@ class LineProgress(tune.Callback):
 
 
 class EpochBudgetStopper(tune.Stopper):
-    """Stop the whole search once the trials together have run ``budget`` epochs."""
+    """Stop the whole search once the trials together have run ``budget`` epochs.
 
-    def __init__(self, budget: int) -> None:
+    Tune pickles the stopper with the experiment and restores that copy on ``--resume``; the
+    restored copy first counts the epochs the search already has on disk, so a resumed search
+    gets what is left of its budget, not the whole budget again."""
+
+    def __init__(self, budget: int, store: Store, searcher: str, seed: int) -> None:
         self.budget = budget
         self.used = 0
+        self.search = (store, searcher, seed)
+        self.restored = False
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.restored = True
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        if self.restored:  # the first result after a restore: take up the count from the files
+            self.used = max(self.used, stored_epochs(*self.search))
+            self.restored = False
         self.used += 1  # one result = one epoch
         return False
 
@@ -157,7 +170,7 @@ def run_search(
         name=label,
         storage_path=store.root,
         storage_filesystem=fs,
-        stop=None if plan.epoch_budget is None else EpochBudgetStopper(plan.epoch_budget),
+        stop=None if plan.epoch_budget is None else EpochBudgetStopper(plan.epoch_budget, store, searcher, seed),
         callbacks=callbacks,
         verbose=0,
         failure_config=tune.FailureConfig(max_failures=2),

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from noisylabels.jsonable import json_safe
+
 __all__ = [
     "HISTORY_VERSION",
     "decode_buffer",
@@ -112,21 +114,6 @@ def decode_buffer(buffer: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------- history
-def _json_safe(v: Any) -> Any:
-    """Strict-JSON data: containers copied, numpy scalars made plain, non-finite floats ``None``."""
-    if isinstance(v, Mapping):
-        return {str(k): _json_safe(x) for k, x in v.items()}
-    if isinstance(v, list | tuple | np.ndarray):
-        return [_json_safe(x) for x in v]
-    if isinstance(v, bool | np.bool_):
-        return bool(v)
-    if isinstance(v, int | np.integer):
-        return int(v)
-    if isinstance(v, float | np.floating):
-        return float(v) if math.isfinite(v) else None
-    return v
-
-
 def _lenient_float(v: Any) -> Any:
     """A value of a saved history: encoded strings back to floats, anything else as is."""
     if isinstance(v, str):
@@ -176,4 +163,4 @@ def history_from_state(state: Mapping[str, Any], fixed: Mapping[str, Any] | None
         "fixed": dict(fixed) if fixed is not None else None,
         "rounds": rounds,
     }
-    return _json_safe(doc)
+    return json_safe(doc)

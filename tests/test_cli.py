@@ -56,7 +56,15 @@ def test_config_file_keys_and_flag_precedence(tmp_path):
 
 @pytest.mark.parametrize(
     "content,needle",
-    [("epochs: [1\n", "not valid YAML/JSON"), ("colour: red\n", "unknown key 'colour'"), ("- 1\n", "mapping")],
+    [
+        ("epochs: [1\n", "not valid YAML/JSON"),
+        ("colour: red\n", "unknown key 'colour'"),
+        ("- 1\n", "mapping"),
+        # the training loop's settings are checked too: a test hook or a typo is not a setting
+        ("extra: {train: {fault_nan_epoch: 2}}\n", "unknown training setting 'fault_nan_epoch'"),
+        ("extra: {train: {jocor_lamda: 0.5}}\n", "unknown training setting 'jocor_lamda'"),
+        ("extra: {model: x}\n", "unknown key 'model' under extra"),
+    ],
 )
 def test_bad_config_files(tmp_path, content, needle, capsys):
     f = tmp_path / "bad.yaml"

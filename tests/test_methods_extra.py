@@ -1,4 +1,4 @@
-"""The baselines of the seed's comparison table (issue 9): hand-made batches, Trainer runs, restore, Tune."""
+"""The baselines of the seed's comparison table: hand-made batches, Trainer runs, restore, Tune."""
 
 import copy
 import json
