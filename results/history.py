@@ -25,9 +25,9 @@ def history_path(store: Store, searcher: str, seed: int) -> str:
 
 def write_history(store: Store, searcher: str, seed: int, record: Mapping[str, Any]) -> str:
     """Write ``searcher``'s record of one seed to :func:`history_path`; returns the path.  The file
-    is ``{"version": <the record's version>, "seed": <seed>, **record}`` as strict JSON
+    is ``{"version": <the record's version, else 1>, "seed": <seed>, **record}`` as strict JSON
     (``noisylabels.jsonable.json_safe``): numpy values made plain, non-finite numbers ``null``."""
-    doc = {"version": record.get("version"), "seed": int(seed), **record}
+    doc = {"version": record.get("version", 1), "seed": int(seed), **record}
     path = history_path(store, searcher, seed)
     store.write_bytes(path, json.dumps(json_safe(doc), indent=1, allow_nan=False).encode())
     return path

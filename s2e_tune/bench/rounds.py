@@ -48,12 +48,12 @@ from noisylabels.errors import UserError, run_cli
 from noisylabels.schedules import keep_ratio_curve
 from noisylabels.spaces import get_space
 from results.stats import mean_se, pm
-from s2e_tune.bench.common import SETTINGS, command_line, md_table, setting_config
+from s2e_tune.bench.common import ALL_SETTINGS, SETTINGS, command_line, md_table, setting_config
 from s2e_tune.config import ExperimentConfig
 from searchers import S2E, FloatParam, ProductBeta, estimate_gradient, utility_transform
 from trainables.engine import Trainer
 
-SETTINGS_DEFAULT = ("sym-20", "sym-50", "pair-45")
+SETTINGS_DEFAULT = ALL_SETTINGS
 SEEDS_DEFAULT = (100, 101, 102, 103, 104)
 FRACTIONS = (0.25, 0.5, 1.0)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from s2e_tune.bench.common import ALL_SETTINGS
 from searchers.registry import ALL
 
 # files of the benchmark: <storage>/<MARKDOWN_FILE>, <storage>/<META_FILE>, <storage>/<setting>/<REFERENCE_FILE>
@@ -68,7 +69,7 @@ class SearchBenchmark:
 # the full benchmark; BENCHMARKS.md ("Search efficiency") has what it measures and costs
 FULL = SearchBenchmark(
     searchers=ALL,
-    settings=("sym-20", "sym-50", "pair-45"),
+    settings=ALL_SETTINGS,
     seeds=(0, 1, 2, 3, 4),
     trials=8,
     epochs=8,
