@@ -35,18 +35,17 @@ Forms
   ``w1..w4 >= 0`` for the mixing weights, projected onto the simplex by
   ``alpha = w / sum(w)`` (uniform when all are zero).  Every basis has
   ``f_i(0) = 1``, so ``R(0) = 1``.
-* ``s2e-ref`` - a forget-rate space in the style of the S2E authors' public
-  code (12 parameters): ``R(t) = 1 - F(t)`` with
+* ``s2e-authors`` - the S2E authors' own space (their public code, ``alg/bayes_main.py`` and
+  ``heng_main.py``; 12 parameters): a forget rate on their 0..T-1 clock (``T = HORIZON``)
 
-      F(t) = sum_i pi_i g_i(t) - d1 (1 - exp(-t / s1)) - d2 (t / T)^e2
-      g1 = min((t/k1)^c1, 1),  g2 = 1 - exp(-(t/k2)^c2),  g3 = u / (1 + u), u = (t/k3)^c3
+      F(t) = w1 (1 - exp(-b1 t^a1))
+           + (1 - w1) w2 (1 - (b2 t + 1)^(-a2))
+           + (1 - w1)(1 - w2) (1 - log(1 + a5) / log(1 + a5 + b5 t))
+           - b3 (t/T)^a3 - b4 log(1 + t^a4) / log(1 + T^a4),
 
-  three rising ramps mixed by stick-breaking weights ``pi1 = v1``,
-  ``pi2 = (1 - v1) v2``, ``pi3 = (1 - v1)(1 - v2)``, minus two terms that make
-  the forget rate fall again later in training (so R(t) can rise, the third
-  phase of the seed's "Derive a Search Space" slide).  Keys ``k1..k3``,
-  ``c1..c3``, ``v1, v2``, ``d1, s1, d2, e2``.  This is our reconstruction from
-  a description of the authors' space; their exact terms were not available here.
+  three rising terms mixed by stick-breaking weights, minus two terms that let the forget rate
+  fall again late in training; F is clipped at 0.99 from above only, ``R(t) = 1 - F(t)``
+  (then the ``[r_min, 1]`` clip below).  Keys ``w1, w2, a1..a5, b1..b5``.
 * ``constant`` - ``R(t) = keep`` (``keep = 1`` is standard training).
 """
 
@@ -109,21 +108,22 @@ def s2e_rate(t: np.ndarray, config: Mapping[str, Any]) -> np.ndarray:
     return total
 
 
-def ref_forget_rate(t: np.ndarray, config: Mapping[str, Any]) -> np.ndarray:
-    """``F(t)`` of the ``s2e-ref`` space (see the module docstring)."""
+AUTHORS_F_MAX = 0.99  # the authors clip their forget rate from above only
+
+
+def authors_forget_rate(t: np.ndarray, config: Mapping[str, Any]) -> np.ndarray:
+    """``F(t)`` of the ``s2e-authors`` space (module docstring), clipped at 0.99 from above."""
     t = np.asarray(t, dtype=float)
-    c = {k: float(v) for k, v in config.items() if isinstance(v, int | float)}
-    u3 = (t / c["k3"]) ** c["c3"]
-    rising = [
-        np.minimum((t / c["k1"]) ** c["c1"], 1.0),
-        1.0 - np.exp(-((t / c["k2"]) ** c["c2"])),
-        u3 / (1.0 + u3),
-    ]
-    v1, v2 = c["v1"], c["v2"]
-    weights = [v1, (1 - v1) * v2, (1 - v1) * (1 - v2)]
-    total = sum(w * g for w, g in zip(weights, rising, strict=True))
-    falling = c["d1"] * (1.0 - np.exp(-t / c["s1"])) + c["d2"] * (t / HORIZON) ** c["e2"]
-    return total - falling
+    c = {k: float(v) for k, v in config.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    w1, w2, a5, b5 = c["w1"], c["w2"], c["a5"], c["b5"]
+    exp_term = 1.0 - np.exp(-c["b1"] * t ** c["a1"])
+    pow_term = 1.0 - (c["b2"] * t + 1.0) ** (-c["a2"])
+    num, den = np.log1p(a5), np.log1p(a5 + b5 * t)
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 at t = 0 when a5 = 0: the ratio is 1
+        log_term = 1.0 - np.where(den > num, num / den, 1.0)
+    rising = w1 * exp_term + (1 - w1) * w2 * pow_term + (1 - w1) * (1 - w2) * log_term
+    falling = c["b3"] * (t / HORIZON) ** c["a3"] + c["b4"] * np.log1p(t ** c["a4"]) / np.log1p(HORIZON ** c["a4"])
+    return np.minimum(rising - falling, AUTHORS_F_MAX)
 
 
 def keep_ratio_curve(config: Mapping[str, Any], epochs: int, r_min: float = R_MIN) -> np.ndarray:
@@ -134,12 +134,12 @@ def keep_ratio_curve(config: Mapping[str, Any], epochs: int, r_min: float = R_MI
         r = coteaching_rate(t, float(config["tau"]), float(config["c"]), float(config["t_k"]))
     elif form == "s2e":
         r = s2e_rate(t, config)
-    elif form == "s2e-ref":
-        r = 1.0 - ref_forget_rate(t, config)
+    elif form == "s2e-authors":
+        r = 1.0 - authors_forget_rate(t, config)
     elif form == "constant":
         r = np.full_like(t, float(config.get("keep", 1.0)))
     else:
-        raise ValueError(f"unknown schedule form {form!r}; use coteaching, s2e, s2e-ref or constant")
+        raise ValueError(f"unknown schedule form {form!r}; use coteaching, s2e, s2e-authors or constant")
     r = np.nan_to_num(r, nan=r_min, posinf=1.0, neginf=r_min)
     return np.clip(r, r_min, 1.0)
 

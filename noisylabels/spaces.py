@@ -13,9 +13,8 @@ Ranges (schedule time on the 200-unit reference clock, see ``schedules``):
   (log-uniform), rise amplitude ``a3`` and rise shape ``a4`` (log-uniform) for
   each of the four bases, and four mixing weights ``w_i`` in [0, 1].
   20 parameters.
-* ``s2e-ref``: ramp knees ``k_i`` in [1, 100] and powers ``c_i`` in [0.25, 4]
-  (log), stick-breaking ``v1, v2`` in [0, 1], falling amplitudes ``d1, d2`` in
-  [0, 1], time scale ``s1`` in [1, 200] (log) and power ``e2`` in [0.25, 4] (log).
+* ``s2e-authors``: the S2E authors' own forget-rate space, with their ranges: ``w1, w2, a1,
+  a2, a5`` in [0, 1], ``b1, b2, b3, b4, b5`` in [0, 0.5], ``a3, a4`` in [0, 2] (12 parameters).
 * ``coteaching``: ``tau`` in [0, 0.9], ``c`` in [0.25, 4] (log), ``T_k`` in
   [1, 100] reference units (log) - the knobs of Co-teaching's own schedule.
 """
@@ -126,20 +125,15 @@ SPACES: dict[str, Space] = {
         {"schedule": "s2e"},
         "the 4-basis space of Table 1 (20 parameters)",
     ),
-    "s2e-ref": Space(
-        "s2e-ref",
+    "s2e-authors": Space(
+        "s2e-authors",
         (
-            *[Param(f"k{i}", 1.0, 100.0, log=True) for i in (1, 2, 3)],
-            *[Param(f"c{i}", 0.25, 4.0, log=True) for i in (1, 2, 3)],
-            Param("v1", 0.0, 1.0),
-            Param("v2", 0.0, 1.0),
-            Param("d1", 0.0, 1.0),
-            Param("s1", 1.0, 200.0, log=True),
-            Param("d2", 0.0, 1.0),
-            Param("e2", 0.25, 4.0, log=True),
+            *[Param(n, 0.0, 1.0) for n in ("w1", "w2", "a1", "a2", "a5")],
+            *[Param(n, 0.0, 0.5) for n in ("b1", "b2", "b5", "b3", "b4")],
+            *[Param(n, 0.0, 2.0) for n in ("a3", "a4")],
         ),
-        {"schedule": "s2e-ref"},
-        "a 12-parameter forget-rate space: 3 stick-breaking-mixed ramps minus 2 falling terms",
+        {"schedule": "s2e-authors"},
+        "the S2E authors' 12-parameter forget-rate space (3 mixed rising terms minus 2 falling ones)",
     ),
     "coteaching": Space(
         "coteaching",

@@ -239,11 +239,25 @@ def parse_searchers(value: Any) -> tuple[str, ...]:
 
 
 def parse_seeds(value: Any) -> tuple[int, ...]:
+    """Seeds from ``0,1,2``, ranges ``0-49`` (both ends included), a mix ``0-4,10``, or a list."""
     items = value.split(",") if isinstance(value, str) else (value if isinstance(value, list | tuple) else [value])
-    try:
-        seeds = tuple(int(str(s).strip()) for s in items if str(s).strip())
-    except ValueError:
-        raise UserError(f"--seeds must be whole numbers separated by commas, got {value!r}") from None
+    seeds: list[int] = []
+    for item in (str(s).strip() for s in items):
+        if not item:
+            continue
+        lo, dash, hi = item.partition("-")
+        try:
+            if dash and lo:  # a range a-b; "-3" stays a (negative) number
+                a, b = int(lo), int(hi)
+                if b < a:
+                    raise UserError(f"--seeds range {item} runs backwards; write it low-high, e.g. {b}-{a}")
+                seeds += range(a, b + 1)
+            else:
+                seeds.append(int(item))
+        except ValueError:
+            raise UserError(
+                f"--seeds must be whole numbers or ranges separated by commas (e.g. 0,1,2 or 0-49), got {value!r}"
+            ) from None
     if any(s < 0 for s in seeds):
         raise UserError(f"--seeds must be non-negative, got {value!r}")
     return tuple(dict.fromkeys(seeds))

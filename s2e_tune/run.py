@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--searcher",
         default=S,
         help=f"{', '.join(SEARCHERS)}, a comma list, or all [s2e]; "
-        + "; ".join(f"'{s.name}': {s.summary}" for s in registry.SEARCHERS.values() if s.reference),
+        + "; ".join(f"'{s.name}': {s.summary}" for s in registry.SEARCHERS.values() if s.reference)
+        + " (HEBO is not offered: HEBO 0.3.6 pins numpy<1.25 and cannot install beside numpy 2)",
     )
     p.add_argument("--space", default=S, choices=list(SPACES), help="R(t) search space [s2e]")
     p.add_argument(
@@ -63,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=S,
         help="K, trials per S2E round [one per parallel trial slot, >= 2, <= trials/2]",
     )
-    p.add_argument("--seeds", default=S, help="comma list; each seed repeats the comparison with new noise [0]")
+    p.add_argument(
+        "--seeds", default=S, help="comma list or ranges (0,1,2 or 0-49); each seed repeats the comparison [0]"
+    )
     p.add_argument("--model", default=S, help="cnn9, cnn1d or mlp [by data set]")
     p.add_argument("--gpus", type=float, default=S, help="GPUs the search may use; 0 = CPU [0]")
     p.add_argument("--gpus-per-trial", type=float, default=S, help="GPU share of one trial, e.g. 0.25 [1 if --gpus]")

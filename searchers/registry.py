@@ -12,6 +12,9 @@ s2e         :class:`searchers.s2e_search.S2ESearcher` (Algorithm 2), K trials pe
 random      ``BasicVariantGenerator`` (seeded)
 bo          ``BayesOptSearch`` (GP-UCB; log-scaled parameters given as uniform log10)
 tpe         ``OptunaSearch`` with optuna's ``TPESampler``
+cmaes       ``OptunaSearch`` with optuna's ``CmaEsSampler`` (CMA-ES: like S2E, it updates a
+            sampling distribution; needs the ``cmaes`` package)
+gp          ``OptunaSearch`` with optuna's ``GPSampler`` (Gaussian-process BO for 10-100 trials)
 hyperband   ``HyperBandScheduler`` over random sampling, budget-capped
 asha        ``ASHAScheduler`` over random sampling, budget-capped
 bohb        ``TuneBOHB`` + ``HyperBandForBOHB``, budget-capped
@@ -105,6 +108,26 @@ def _tpe(ctx: SearchContext) -> tuple[Any, Any]:
     return OptunaSearch(sampler=sampler), None
 
 
+def _cmaes(ctx: SearchContext) -> tuple[Any, Any]:
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    try:
+        import cmaes  # noqa: F401 - optuna's CmaEsSampler needs it and says so only at the first ask
+    except ImportError:  # pragma: no cover - depends on the install
+        raise UserError("cmaes needs the cmaes package; pip install cmaes") from None
+    sampler = optuna.samplers.CmaEsSampler(seed=ctx.seed, n_startup_trials=ctx.startup_trials)
+    return OptunaSearch(sampler=sampler), None
+
+
+def _gp(ctx: SearchContext) -> tuple[Any, Any]:
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    sampler = optuna.samplers.GPSampler(seed=ctx.seed, n_startup_trials=ctx.startup_trials)
+    return OptunaSearch(sampler=sampler), None
+
+
 def _hyperband(ctx: SearchContext) -> tuple[Any, Any]:
     from ray.tune.schedulers import HyperBandScheduler
 
@@ -145,6 +168,8 @@ _SPECS = (
     SearcherSpec("random", "random", "#7f7f7f", lambda ctx: (_random(ctx), None), "Ray's BasicVariantGenerator"),
     SearcherSpec("bo", "BO", "#1f77b4", _bo, "BayesOptSearch (GP-UCB) on log10-scaled values", log_as_uniform=True),
     SearcherSpec("tpe", "TPE", "#2ca02c", _tpe, "OptunaSearch with optuna's TPESampler"),
+    SearcherSpec("cmaes", "CMA-ES", "#e377c2", _cmaes, "OptunaSearch with optuna's CmaEsSampler (CMA-ES)"),
+    SearcherSpec("gp", "GP-BO", "#393b79", _gp, "OptunaSearch with optuna's GPSampler (Gaussian-process BO)"),
     SearcherSpec("hyperband", "Hyperband", "#9467bd", _hyperband, "HyperBandScheduler over random", stops_early=True),
     SearcherSpec("asha", "ASHA", "#ff7f0e", _asha, "ASHAScheduler over random sampling", stops_early=True),
     SearcherSpec("bohb", "BOHB", "#8c564b", _bohb, "TuneBOHB + HyperBandForBOHB", stops_early=True),

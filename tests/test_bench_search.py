@@ -91,7 +91,7 @@ def test_budget_values_match_and_rank_on_a_hand_made_search():
 
 
 def test_title_names_the_searchers_of_the_benchmark():
-    assert render.title(definition.FULL.searchers) == "S2E vs random, BO, TPE, Hyperband, ASHA and BOHB"
+    assert render.title(definition.FULL.searchers) == "S2E vs random, BO, TPE, CMA-ES, GP-BO, Hyperband, ASHA and BOHB"
     assert render.title(["s2e", "random"]) == "S2E vs random"
     assert render.title(["random", "asha"]) == "random, ASHA"
 
@@ -134,6 +134,19 @@ def test_budget_to_match_is_missing_without_random_and_rows_follow_the_requested
     assert list(t.index) == ["s2e", "tpe"]
     assert math.isnan(t.loc["s2e", "match"])
     assert math.isnan(t.loc["tpe", "val_100"]) and math.isnan(t.loc["tpe", "rank"])
+
+
+def test_normalized_score_is_0_for_the_best_and_1_for_random_per_seed():
+    finals = pd.DataFrame(
+        {"searcher": ["s2e", "random", "tpe"] * 2, "seed": [0, 0, 0, 1, 1, 1],
+         "best_val_acc": [0.8, 0.6, 0.7, 0.5, 0.6, 0.4]}
+    )
+    sc = aggregate.normalized_scores(finals).set_index(["searcher", "seed"])["score"]
+    assert sc["s2e", 0] == 0.0 and sc["random", 0] == 1.0 and sc["tpe", 0] == pytest.approx(0.5)
+    assert math.isnan(sc["random", 1]) and math.isnan(sc["s2e", 1])  # random was best: no scale
+    table, _ = aggregate.analyse(hand_made_epochs(), hand_made_trials(hand_made_epochs()), BUDGET, EPOCHS)
+    row = table.set_index("searcher")
+    assert row.loc["s2e", "score"] == 0.0 and row.loc["random", "score"] == 1.0  # s2e beats random on both seeds
 
 
 def test_ranks_average_ties_and_put_missing_results_last():
@@ -249,7 +262,7 @@ def test_a_rerun_may_change_only_the_keys_its_searchers_read(tmp_path):
 def test_registered_and_defaults():
     assert BENCHMARKS.get("search", "s2e_tune.bench.search") == "s2e_tune.bench.search"
     a = search.parse_args([])
-    assert a.bench.searchers == ("s2e", "random", "bo", "tpe", "hyperband", "asha", "bohb")
+    assert a.bench.searchers == ("s2e", "random", "bo", "tpe", "cmaes", "gp", "hyperband", "asha", "bohb")
     assert a.bench.settings == ("sym-20", "sym-50", "pair-45") and len(a.bench.seeds) >= 5
     assert a.wandb == "off" and a.storage == "bench-results" and not a.resume
     q = search.parse_args(["--quick", "--epochs", "5"])
@@ -316,7 +329,7 @@ def test_quick_benchmark_end_to_end(tmp_path, data_dir, capsys):
     assert any(k.startswith("ref: Co-teaching default (tau 0.5") for k in rows)
     assert any(k.startswith("ref: standard training") for k in rows)
     cells = [c.strip() for c in rows["s2e"].split("|")[1:-1]]
-    assert len(cells) == 12 and " ± " in cells[5]  # val 100 %: mean ± s.e. over 2 seeds
+    assert len(cells) == 13 and " ± " in cells[5]  # val 100 %: mean ± s.e. over 2 seeds
     assert cells[1:3] == ["2.0", "4.0"]  # trials and epochs per seed
     md = (storage / "search_benchmark.md").read_text()
     assert "python -m s2e_tune.bench search --quick" in md and "commit:" in md and "machine:" in md
@@ -335,8 +348,15 @@ def test_quick_benchmark_end_to_end(tmp_path, data_dir, capsys):
     # the tables again from the files alone, into a BENCHMARKS file
     bench_md = tmp_path / "BENCHMARKS.md"
     bench_md.write_text("# Benchmarks\n")
-    assert search.main([*argv, "--report-only", "--update-benchmarks", str(bench_md)]) == 0
+    summary = tmp_path / "summary.json"
+    report_only = [*argv, "--report-only", "--update-benchmarks", str(bench_md), "--summary-json", str(summary)]
+    assert search.main(report_only) == 0
     again = (storage / "search_benchmark.md").read_text()
+    js = json.loads(summary.read_text())
+    assert js["backend"] == "real" and js["seeds"] == [0, 1] and js["trials"] == 2 and js["epochs"] == 2
+    s2e_js = js["settings"]["sym-50"]["s2e"]
+    assert cells[5] == f"{s2e_js['best_val_mean']:.4f} ± {s2e_js['best_val_se']:.4f}"  # the Markdown's numbers
+    assert js["settings"]["sym-50"]["random"]["diff_vs_random_mean"] is None
     assert again == md  # same results, same header (the run's command, date and machine)
     assert bench_md.read_text() == f"# Benchmarks\n\n{render.START_MARK}\n{md.strip()}\n{render.END_MARK}\n"
     # a resume of a finished benchmark runs nothing new and keeps the reference rows

@@ -29,6 +29,8 @@ from s2e_tune.run import main, parse_config
         (["--gpus-per-trial", "2", "--gpus", "1"], "more than --gpus"),
         (["--gpus-per-trial", "0.5"], "needs GPUs"),
         (["--seeds", "a,b"], "--seeds must be whole numbers"),
+        (["--seeds", "5-2"], "runs backwards"),
+        (["--seeds", "0-x"], "--seeds must be whole numbers or ranges"),
         (["--resume"], "--resume needs --name"),
         (["--model", "resnet"], "unknown model"),
         (["--bogus-flag"], "unrecognized arguments"),
@@ -141,3 +143,11 @@ def _small(tmp_path):
     f = tmp_path / "small.yaml"
     f.write_text("mnist1d_samples: 1000\n")
     return f
+
+
+def test_seeds_take_lists_and_ranges():
+    from s2e_tune.config import parse_seeds
+
+    assert parse_seeds("0-49") == tuple(range(50))
+    assert parse_seeds("0-2,7,1") == (0, 1, 2, 7)
+    assert parse_seeds([3, 4]) == (3, 4)

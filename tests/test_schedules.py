@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from noisylabels.schedules import R_MIN, coteaching_rate, keep_ratio, keep_ratio_curve, s2e_basis
-from noisylabels.spaces import SPACES, coteaching_default
+from noisylabels.schedules import R_MIN, authors_forget_rate, coteaching_rate, keep_ratio, keep_ratio_curve, s2e_basis
+from noisylabels.spaces import SPACES, coteaching_default, get_space
 
 
 def random_config(space_name, rng):
@@ -31,7 +31,7 @@ def test_coteaching_rate_matches_formula():
     assert np.allclose(coteaching_rate(t, 0.4, 2.0, 5.0), 1 - 0.4 * np.minimum((t / 5) ** 2, 1))
 
 
-@pytest.mark.parametrize("space", ["s2e", "s2e-ref", "coteaching"])
+@pytest.mark.parametrize("space", ["s2e", "s2e-authors", "coteaching"])
 def test_every_sampled_schedule_is_within_bounds_and_starts_at_one(space):
     rng = np.random.default_rng(0)
     for _ in range(200):
@@ -43,7 +43,7 @@ def test_every_sampled_schedule_is_within_bounds_and_starts_at_one(space):
 
 def test_shape_is_invariant_in_the_epoch_budget():
     rng = np.random.default_rng(1)
-    for space in ("s2e", "s2e-ref", "coteaching"):
+    for space in ("s2e", "s2e-authors", "coteaching"):
         cfg = random_config(space, rng)
         long, short = keep_ratio_curve(cfg, 200), keep_ratio_curve(cfg, 20)
         # epoch e of a 20-epoch run is at the same schedule time as epoch 10(e-1)+1 of 200
@@ -73,9 +73,28 @@ def test_r_min_clips_and_bad_forms_fail():
         keep_ratio_curve({"schedule": "nope"}, 10)
 
 
-def test_s2e_ref_can_rise_again_late_in_training():
-    cfg = {"schedule": "s2e-ref", "k1": 5.0, "k2": 10.0, "k3": 10.0, "c1": 1.0, "c2": 1.0, "c3": 1.0,
-           "v1": 1.0, "v2": 0.5, "d1": 0.3, "s1": 100.0, "d2": 0.0, "e2": 1.0}
+def test_the_authors_space_is_their_formula_term_by_term():
+    """Each term of the authors' forget rate, switched on alone, has the shape of that term."""
+    zero = {"schedule": "s2e-authors", **{k: 0.0 for k in get_space("s2e-authors").names()}}
+    t = np.arange(200.0)
+    F = lambda **kw: authors_forget_rate(t, {**zero, **kw})  # noqa: E731
+    assert np.allclose(F(w1=1.0, b1=0.3, a1=0.5), 1 - np.exp(-0.3 * t**0.5))
+    assert np.allclose(F(w1=0.0, w2=1.0, b2=0.2, a2=0.7), 1 - (0.2 * t + 1) ** -0.7)
+    assert np.allclose(F(w1=0.0, w2=0.0, a5=0.4, b5=0.3), 1 - np.log(1.4) / np.log(1.4 + 0.3 * t))
+    mix = F(w1=0.5, w2=0.5, b1=0.3, a1=0.5, b2=0.2, a2=0.7, a5=0.4, b5=0.3)
+    parts = (0.5 * F(w1=1.0, b1=0.3, a1=0.5) + 0.25 * F(w2=1.0, b2=0.2, a2=0.7) + 0.25 * F(a5=0.4, b5=0.3))
+    assert np.allclose(mix, parts)  # stick-breaking weights w1, (1-w1) w2, (1-w1)(1-w2)
+    assert np.allclose(F(b3=0.4, a3=1.5), -0.4 * (t / 200) ** 1.5)
+    assert np.allclose(F(b4=0.4, a4=1.2), -0.4 * np.log(1 + t**1.2) / np.log(1 + 200**1.2))
+    assert F(w1=1.0, b1=0.5, a1=1.0).max() == 0.99  # clipped from above only ...
+    assert F(b3=0.5, a3=1.0).min() < 0  # ... not from below (R = 1 - F > 1 is cut by the R clip)
+    r = keep_ratio_curve({**zero, "w1": 1.0, "b1": 0.5, "a1": 1.0}, 200)
+    assert r[0] == 1.0 and r[-1] == pytest.approx(0.05)  # R = 1 - 0.99 = 0.01, then r_min
+
+
+def test_the_authors_space_can_rise_again_late_in_training():
+    cfg = {"schedule": "s2e-authors", "w1": 1.0, "w2": 0.0, "a1": 1.0, "b1": 0.05, "a2": 0.0, "b2": 0.0,
+           "a5": 0.0, "b5": 0.0, "b3": 0.5, "a3": 2.0, "b4": 0.0, "a4": 1.0}
     curve = keep_ratio_curve(cfg, 200)
     dip = int(np.argmin(curve))
     assert curve[0] == 1.0 and 0 < dip < 199

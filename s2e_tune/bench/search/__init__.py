@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--searchers", help=f"comma list of {', '.join(ALL)}, or all [all]")
     p.add_argument("--settings", help=f"comma list of {', '.join(SETTINGS)} [{_show(d.settings)}]")
-    p.add_argument("--seeds", help=f"comma list [{_show(d.seeds)}]")
+    p.add_argument("--seeds", help=f"comma list or ranges, e.g. 0-49 [{_show(d.seeds)}]")
     p.add_argument("--trials", type=int, help=f"budget in full-length trials per searcher and seed [{d.trials}]")
     p.add_argument("--epochs", type=int, help=f"epochs T of a full-length trial [{d.epochs}]")
     p.add_argument("--samples-per-round", type=int, help=f"K, trials per S2E round [{d.samples_per_round}]")
@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--update-benchmarks",
         metavar="FILE",
         help=f"replace the section between {START_MARK} and {END_MARK} in FILE with the tables",
+    )
+    p.add_argument(
+        "--summary-json",
+        metavar="FILE",
+        help="also write the tables' numbers as JSON to FILE (per setting and searcher: best val, its test "
+        "accuracy, difference to random, normalised score, budget to match random, mean rank)",
     )
     p.add_argument("--no-reference", action="store_true", help="skip the Co-teaching-default/standard rows")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs of one trial [1]")
@@ -178,6 +184,7 @@ def parse_args(argv: Sequence[str] | None) -> BenchArgs:
         wandb=a.wandb,
         quiet=a.quiet,
         quick=a.quick,
+        summary_json=a.summary_json,
     )
 
 
@@ -190,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(doc, end="")
         print(f"\nwritten: {args.root / MARKDOWN_FILE}")
+        if args.summary_json:
+            print(f"written: {args.summary_json}")
         if args.update_benchmarks:
             update_benchmarks(args.update_benchmarks, doc)
             print(f"updated: {args.update_benchmarks} (between {START_MARK} and {END_MARK})")

@@ -85,6 +85,25 @@ def paired_difference(finals: pd.DataFrame, searcher: str, reference: str = REFE
     return mean_se(d)
 
 
+def normalized_scores(finals: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """Bayesmark-style normalised score per (searcher, seed), lower is better:
+    ``(best - v) / (best - m)`` with ``v`` the searcher's best ``val_acc`` at the full budget,
+    ``best`` the best of every searcher on that seed (score 0) and ``m`` random search's (score 1).
+    Bayesmark's ``m`` is the median over many random searches; with one random search per seed
+    its best is the estimate (resampling its own ``n`` trials, the median of the best of ``n``
+    is their maximum).  NaN where ``best == m`` (random was best) or data are missing."""
+    out = finals[["searcher", "seed"]].copy()
+    out["score"] = math.nan
+    if finals.empty or reference not in set(finals["searcher"]):
+        return out
+    best = finals["seed"].map(finals.groupby("seed")["best_val_acc"].max())
+    m = finals["seed"].map(finals[finals["searcher"] == reference].set_index("seed")["best_val_acc"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = (best - finals["best_val_acc"]) / (best - m)
+    out["score"] = score.where((best - m).abs() > 1e-12)
+    return out
+
+
 def analyse(
     epochs_df: pd.DataFrame,
     trials_df: pd.DataFrame,
@@ -99,7 +118,9 @@ def analyse(
     val_50_se, val_100, val_100_se`` (best-so-far ``val_acc`` at that % of ``budget``, mean and
     s.e. over seeds), ``test_25 ... test_100_se`` (test accuracy of the trial holding it),
     ``match`` (budget fraction at which the mean first reaches ``reference``'s final mean; NaN
-    if never in the data) and ``rank`` (mean rank over seeds).  ``searchers``: rows to show, in
+    if never in the data), ``diff, diff_se`` (:func:`paired_difference`), ``score, score_se``
+    (:func:`normalized_scores`, mean and s.e. over seeds) and ``rank`` (mean rank over seeds).
+    ``searchers``: rows to show, in
     this order (missing ones get NaN); default: those in the data.
     """
     eff = search_efficiency(epochs_df, full_epochs=full_epochs, x_max={"epochs": budget})
@@ -111,6 +132,7 @@ def analyse(
     finals = final_values(eff, budget)
     mr = mean_ranks(finals)
     per_seed = per_seed_table(trials_df, full_epochs) if trials_df is not None and not trials_df.empty else None
+    scores = normalized_scores(finals, reference)
     rows = []
     for s in names:
         row: dict[str, Any] = {"searcher": s, "seeds": int((finals["searcher"] == s).sum())}
@@ -126,6 +148,7 @@ def analyse(
                 row[f"{col}_{p}_se"] = float(first[src.replace("_mean", "_se")]) if first is not None else math.nan
         row["match"] = float(match.get(s, math.nan))
         row["diff"], row["diff_se"] = paired_difference(finals, s, reference)
+        row["score"], row["score_se"] = mean_se(scores.loc[scores["searcher"] == s, "score"])
         row["rank"] = float(mr.get(s, math.nan))
         rows.append(row)
     return pd.DataFrame(rows), finals

@@ -107,6 +107,7 @@ class BenchArgs:
     wandb: str
     quiet: bool
     quick: bool
+    summary_json: str | None = None
 
     @property
     def root(self) -> Path:

@@ -261,4 +261,6 @@ def run_benchmark(args: BenchArgs, argv: Sequence[str]) -> str:
     ranks = aggregate.rank_table(results, args.bench.searchers) if len(results) > 1 else None
     doc = render.document(args, results, ranks, meta, data_info)
     (args.root / MARKDOWN_FILE).write_text(doc)
+    if args.summary_json:
+        common.write_json(Path(args.summary_json), render.summary_json(args, results, meta), indent=2)
     return doc

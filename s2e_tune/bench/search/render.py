@@ -50,6 +50,7 @@ def setting_markdown(res: SettingResult, noise_rate: float, epochs: int, digits:
         "test 100 %",
         f"match {REFERENCE}",
         f"Δ val vs {REFERENCE}",
+        "norm. score",
         "mean rank",
     ]
     rows = []
@@ -61,13 +62,14 @@ def setting_markdown(res: SettingResult, noise_rate: float, epochs: int, digits:
             + [pm(r.get(f"test_{p}"), r.get(f"test_{p}_se"), digits) for p in (25, 50, 100)]
             + [fmt_fraction(r.get("match"))]
             + [pm(r.get("diff"), r.get("diff_se"), digits, signed=True) if not pd.isna(r.get("diff")) else ""]
+            + [pm(r.get("score"), r.get("score_se"), 2)]
             + [_num(r.get("rank", math.nan), 2)]
         )
     for ref in res.references.to_dict("records"):
         kind = ref["kind"]
         name = REFERENCE_KINDS[kind] + (f" (tau {noise_rate:g}, c 1, T_k 10)" if kind == "coteaching-default" else "")
         val, test = pm(ref["val_acc"], ref["val_se"], digits), pm(ref["test_acc"], ref["test_se"], digits)
-        rows.append([name, "1", str(epochs), "", "", val, "", "", test, "", "", ""])
+        rows.append([name, "1", str(epochs), "", "", val, "", "", test, "", "", "", ""])
     return md_table(header, rows)
 
 
@@ -137,6 +139,9 @@ def _legend(epochs: int) -> list[str]:
         "errors of 0 is not resolved by these seeds.",
         f"- match {REFERENCE}: the budget fraction at which the searcher's mean first reaches {REFERENCE} "
         "search's final mean; – : not within the budget.",
+        "- norm. score (Bayesmark style, lower is better): per seed (best `val_acc` of any searcher - the "
+        "searcher's) / (that best - the median best of as many random configurations as random search ran), so "
+        f"0 = the best any searcher found and 1 = {REFERENCE} search's median; mean ± s.e. over seeds.",
         "- mean rank: searchers ranked per (setting, seed) by best `val_acc` at the full budget (1 = best, ties "
         "averaged), averaged over seeds. trials, epochs: trials run and epochs used per seed (BO may stop "
         "early; Hyperband, ASHA and BOHB may overshoot by the epochs of trials still running at the budget, "
@@ -191,3 +196,44 @@ def update_benchmarks(path: str | os.PathLike, body: str) -> None:
     new = replace_section(text, body, where=str(p))
     if new != text:
         p.write_text(new)
+
+
+def _plain(v: Any) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
+
+
+def summary_json(args: BenchArgs, results: Sequence[SettingResult], meta: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of the Markdown as JSON (``--summary-json``): per setting and searcher the best
+    ``val_acc`` at the full budget and the test accuracy of that trial (mean, s.e.), the paired
+    difference to random search, the normalised score, the budget fraction at which the mean first
+    reaches random's final mean (``None`` if never) and the mean rank."""
+    b = args.bench
+    settings = {}
+    for res in results:
+        rows = {}
+        for r in res.table.to_dict("records"):
+            match = r.get("match")
+            rows[r["searcher"]] = {
+                "best_val_mean": _plain(r.get("val_100")),
+                "best_val_se": _plain(r.get("val_100_se")),
+                "test_at_best_mean": _plain(r.get("test_100")),
+                "test_at_best_se": _plain(r.get("test_100_se")),
+                "diff_vs_random_mean": _plain(r.get("diff")),
+                "diff_vs_random_se": _plain(r.get("diff_se")),
+                "normalized_score_mean": _plain(r.get("score")),
+                "normalized_score_se": _plain(r.get("score_se")),
+                "budget_fraction_to_random_final": None if match is None or pd.isna(match) or match > 1 + 1e-9
+                else float(match),
+                "mean_rank": _plain(r.get("rank")),
+            }
+        settings[res.setting] = rows
+    return {
+        "backend": "real",
+        "seeds": list(b.seeds),
+        "trials": b.trials,
+        "epochs": b.epochs,
+        "space": args.space,
+        "commit": meta.get("commit") or short_commit(),
+        "settings": settings,
+    }
+
