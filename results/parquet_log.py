@@ -128,8 +128,12 @@ class ParquetLogger(tune.Callback):
         snapshot of a driver that then died; the resumed search replaced them), and write the
         end-status row of trials that ended without a complete/error event."""
         known = {t.trial_id for t in trials}
-        for t in trials:  # trials ended by a search-wide stop (the epoch budget) get no complete event
-            if t.trial_id in self.rows and not self.store.exists(self._part(layout.TRIALS, t.trial_id)):
+        # trials ended by a search-wide stop (the epoch budget) get no complete event, nor do trials
+        # restored by --resume that were paused when the budget ran out: every trial with epoch
+        # rows on disk gets its end-status row
+        for t in trials:
+            has_rows = t.trial_id in self.rows or self.store.exists(self._part(layout.EPOCHS, t.trial_id))
+            if has_rows and not self.store.exists(self._part(layout.TRIALS, t.trial_id)):
                 self._finish(t, "ERROR" if t.status == "ERROR" else "TERMINATED")
         for kind in (layout.EPOCHS, layout.TRIALS):
             keep = {self._part(kind, t).rsplit("/", 1)[-1] for t in known}  # their part files' names

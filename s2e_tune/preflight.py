@@ -5,7 +5,6 @@ cause stops here with one line (:class:`noisylabels.errors.UserError`)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import socket
@@ -17,7 +16,7 @@ import ray
 import torch
 
 from noisylabels.errors import UserError
-from results import layout
+from results.manifest import read_manifest
 from results.store import Store
 from s2e_tune.config import ExperimentConfig
 
@@ -94,9 +93,9 @@ def resolve_k(cfg: ExperimentConfig, store: Store) -> ExperimentConfig:
     A resumed run keeps the K it started with (``manifest.json``)."""
     if cfg.samples_per_round is not None:
         return cfg
-    path = store.path(layout.MANIFEST)
-    if cfg.resume and store.exists(path):
-        old = (json.loads(store.read_bytes(path)).get("config") or {}).get("samples_per_round")
+    manifest = read_manifest(store) if cfg.resume else None
+    if manifest is not None:
+        old = (manifest.get("config") or {}).get("samples_per_round")
         if isinstance(old, int) and old >= 2:
             return dataclasses.replace(cfg, samples_per_round=old)
     res = ray.cluster_resources()

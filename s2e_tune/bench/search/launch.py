@@ -18,6 +18,8 @@ from noisylabels.data import prepare
 from noisylabels.errors import UserError
 from noisylabels.spaces import coteaching_default
 from results import layout
+from results import manifest as results_manifest
+from results.store import Store
 from s2e_tune.bench import common
 from s2e_tune.bench.search import aggregate, render
 from s2e_tune.bench.search.definition import (
@@ -59,10 +61,8 @@ def setting_config(args: BenchArgs, setting: str, resume: bool = False) -> Exper
 
 # ------------------------------------------------------------------------------ files
 def read_manifest(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((path / layout.MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
+    """The manifest of the experiment at ``path`` (``results.manifest.read_manifest``)."""
+    return results_manifest.read_manifest(Store.from_uri(str(path)))
 
 
 def load_meta(root: Path) -> dict[str, Any]:
