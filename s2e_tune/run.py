@@ -19,7 +19,6 @@ from noisylabels.data.prepare import DATASETS
 from noisylabels.errors import UserError, run_cli
 from noisylabels.spaces import SPACES
 from s2e_tune.config import PRESETS, SEARCHERS, ExperimentConfig, load_config_file, preset_values
-from s2e_tune.experiment import run_experiment
 from searchers import registry
 from trainables.methods import METHODS
 
@@ -98,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> None:
         cfg = parse_config(argv)
         cfg.validate()
+        # imported here, not at the top: Ray Tune takes seconds to import, and a bad flag or
+        # config key should answer with its one line at once
+        from s2e_tune.experiment import run_experiment
+
         run_experiment(cfg)
 
     return run_cli(body, "interrupted; continue with --resume --name NAME")

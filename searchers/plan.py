@@ -11,7 +11,7 @@ Plain data: importing this module imports no Ray.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from noisylabels.spaces import Space
@@ -51,4 +51,3 @@ class SearchPlan:
     param_space: dict[str, Any]
     epoch_budget: int | None = None
     max_pending: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
