@@ -138,8 +138,11 @@ def test_budget_to_match_is_missing_without_random_and_rows_follow_the_requested
 
 def test_normalized_score_is_0_for_the_best_and_1_for_random_per_seed():
     finals = pd.DataFrame(
-        {"searcher": ["s2e", "random", "tpe"] * 2, "seed": [0, 0, 0, 1, 1, 1],
-         "best_val_acc": [0.8, 0.6, 0.7, 0.5, 0.6, 0.4]}
+        {
+            "searcher": ["s2e", "random", "tpe"] * 2,
+            "seed": [0, 0, 0, 1, 1, 1],
+            "best_val_acc": [0.8, 0.6, 0.7, 0.5, 0.6, 0.4],
+        }
     )
     sc = aggregate.normalized_scores(finals).set_index(["searcher", "seed"])["score"]
     assert sc["s2e", 0] == 0.0 and sc["random", 0] == 1.0 and sc["tpe", 0] == pytest.approx(0.5)

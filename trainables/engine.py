@@ -224,14 +224,21 @@ class Trainer:
             outs.append(torch.cat(chunks))
         return outs
 
+    def score(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """Accuracy and cross-entropy on ``(x, y)``, each the mean over the networks: how
+        ``val_acc``/``val_loss`` are computed (e.g. against other labels of the same inputs)."""
+        logits = self._predict(x.to(self.device))
+        y = y.to(self.device)
+        acc = [float((lg.argmax(1) == y).float().mean()) for lg in logits]
+        loss = [float(F.cross_entropy(lg, y)) for lg in logits]
+        return float(np.mean(acc)), float(np.mean(loss))
+
     def _evaluate(self) -> dict[str, float]:
-        val_logits = self._predict(self.x_val)
-        val_acc = [float((lg.argmax(1) == self.y_val).float().mean()) for lg in val_logits]
-        val_loss = [float(F.cross_entropy(lg, self.y_val)) for lg in val_logits]
+        val_acc, val_loss = self.score(self.x_val, self.y_val)
         test_acc = [float((lg.argmax(1) == self.y_test).float().mean()) for lg in self._predict(self.x_test)]
         return {
-            "val_acc": float(np.mean(val_acc)),
-            "val_loss": float(np.mean(val_loss)),
+            "val_acc": val_acc,
+            "val_loss": val_loss,
             "test_acc": float(np.mean(test_acc)),
             "test_acc_net1": test_acc[0],
             "test_acc_net2": test_acc[1] if len(test_acc) > 1 else math.nan,

@@ -43,13 +43,15 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from noisylabels.errors import UserError, run_cli
+from noisylabels.models import MODELS
 from s2e_tune.bench.common import SETTINGS
-from s2e_tune.bench.search.definition import FULL, MARKDOWN_FILE, QUICK, BenchArgs
+from s2e_tune.bench.search.definition import BACKENDS, FULL, MARKDOWN_FILE, QUICK, BenchArgs
 from s2e_tune.bench.search.launch import run_benchmark
 from s2e_tune.bench.search.render import END_MARK, START_MARK, update_benchmarks
 from s2e_tune.config import parse_searchers, parse_seeds
@@ -89,6 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help=f"epochs T of a full-length trial [{d.epochs}]")
     p.add_argument("--samples-per-round", type=int, help=f"K, trials per S2E round [{d.samples_per_round}]")
     p.add_argument("--mnist1d-samples", type=int, help=f"MNIST-1D signals generated [{d.mnist1d_samples}]")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="real: train every trial (Ray Tune); replay: answer trials from a recording "
+        f"(python -m s2e_tune.bench record), the same searcher and scheduler objects [{d.backend}; --quick: replay]",
+    )
+    p.add_argument("--table", metavar="DIR", help="replay: the recording's directory [the one in s2e_tune/replay/data]")
+    p.add_argument("--workers", type=int, default=None, help="replay: searches replayed in parallel [CPUs]")
+    p.add_argument(
+        "--val-fraction", type=float, help=f"of the training pool held out for validation [{d.val_fraction}]"
+    )
+    p.add_argument("--model", choices=MODELS, help=f"network [{d.model}]")
     p.add_argument("--space", default="s2e", help="R(t) search space [s2e]")
     p.add_argument("--data-dir", default=None, help="where MNIST-1D is cached [~/.cache/s2e-tune/data]")
     p.add_argument(
@@ -167,7 +181,13 @@ def parse_args(argv: Sequence[str] | None) -> BenchArgs:
         epochs=pick("epochs"),
         samples_per_round=pick("samples_per_round"),
         mnist1d_samples=pick("mnist1d_samples"),
+        val_fraction=pick("val_fraction"),
+        model=pick("model"),
+        backend=pick("backend"),
     )
+    workers = a.workers if a.workers is not None else (os.cpu_count() or 1)
+    if workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
     return BenchArgs(
         bench=bench,
         space=a.space,
@@ -185,6 +205,8 @@ def parse_args(argv: Sequence[str] | None) -> BenchArgs:
         quiet=a.quiet,
         quick=a.quick,
         summary_json=a.summary_json,
+        table=a.table,
+        workers=workers,
     )
 
 

@@ -45,6 +45,8 @@ def setting_config(args: BenchArgs, setting: str, resume: bool = False) -> Exper
         space=args.space,
         data_dir=args.data_dir,
         mnist1d_samples=b.mnist1d_samples,
+        val_fraction=b.val_fraction,
+        model=b.model,
         epochs=b.epochs,
         trials=b.trials,
         samples_per_round=b.samples_per_round,
@@ -173,7 +175,12 @@ def run_references(cfg: ExperimentConfig, out: Path, quiet: bool = False) -> pd.
 
 # ------------------------------------------------------------------------------ the run
 def check_settings(args: BenchArgs) -> dict[str, ExperimentConfig]:
-    """Every check before anything runs: one configuration per setting."""
+    """Every check before anything runs: one configuration per setting (and, to replay, the
+    recording against the benchmark)."""
+    if args.bench.backend == "replay":
+        from s2e_tune.bench.search.replay import load_recording_meta
+
+        load_recording_meta(args)
     cfgs = {}
     for setting in args.bench.settings:
         out = experiment_dir(args, setting)
@@ -233,8 +240,16 @@ def run_searches(args: BenchArgs, cfgs: dict[str, ExperimentConfig], argv: Seque
     from s2e_tune.experiment import run_experiment
 
     meta, target = start_meta(args, load_meta(args.root), argv)
+    meta["backend"] = args.bench.backend
     if args.rerun:
         forget_reruns(args, cfgs, target)
+    if args.bench.backend == "replay":
+        from s2e_tune.bench.search.replay import run_replay
+
+        with common.WallClock(args.root / META_FILE, meta, target) as clock:
+            run_replay(args, cfgs, meta, clock)
+            target.update(finished=common.now(), loadavg_end=common.loadavg())
+        return meta
     with common.WallClock(args.root / META_FILE, meta, target) as clock:
         for setting, cfg in cfgs.items():
             if not args.quiet:

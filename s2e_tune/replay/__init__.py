@@ -1,0 +1,1 @@
+"""Replaying searches against recorded trainings (the ``--backend replay`` of ``bench search``)."""
