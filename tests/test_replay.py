@@ -153,3 +153,25 @@ def definition_shipped():
     if not (SHIPPED / record.META_FILE).exists():
         pytest.skip("no recording shipped in this checkout")
     return SHIPPED
+
+
+def test_fidelity_compares_ranks_and_differences_and_can_disagree():
+    from s2e_tune.bench import fidelity
+
+    def summary(ranks, diffs):
+        rows = {
+            n: {"mean_rank": r, "diff_vs_random_mean": d, "diff_vs_random_se": 0.01, "normalized_score_mean": 0.5}
+            for n, r, d in zip(("s2e", "random", "tpe", "asha"), ranks, diffs, strict=True)
+        }
+        return {"trials": 40, "epochs": 50, "space": "s2e", "seeds": [0, 1, 2], "settings": {"sym-50": rows}}
+
+    real = summary([1, 2, 3, 4], [0.02, None, -0.01, -0.03])
+    _, same = fidelity.side_by_side(real, summary([1, 2, 3, 4], [0.02, None, -0.01, -0.03]))
+    assert same["spearman_all"] == pytest.approx(1.0) and same["same_sign"] == 1.0 and same["gap_in_se"] == 0.0
+    _, flipped = fidelity.side_by_side(real, summary([4, 3, 2, 1], [-0.02, None, 0.01, 0.03]))
+    assert flipped["spearman_all"] == pytest.approx(-1.0) and flipped["same_sign"] == 0.0
+    assert flipped["gap_in_se"] == pytest.approx(np.mean([0.04, 0.02, 0.06]) / np.sqrt(2) / 0.01)
+    assert "Spearman -1.00" in fidelity.markdown(real, summary([4, 3, 2, 1], [-0.02, None, 0.01, 0.03]))
+    other = {**real, "epochs": 8}
+    with pytest.raises(fidelity.UserError, match="differ in epochs"):
+        fidelity.side_by_side(real, other)

@@ -34,6 +34,7 @@ import pandas as pd
 from noisylabels.errors import UserError, run_cli
 from s2e_tune.bench import common
 from s2e_tune.config import parse_seeds
+from s2e_tune.replay import quality
 from s2e_tune.replay import recording as rec
 
 PARTS = "parts"
@@ -80,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, default=None, help="stop starting trainings after this long")
     p.add_argument("--data-dir", default=None, help="where MNIST-1D is cached")
     p.add_argument("--resume", action="store_true", help="continue the recording in --out (same flags)")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: print what the recording in --out measures (noise, density, memorisation)",
+    )
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -209,11 +215,62 @@ def record(a: argparse.Namespace, spec: rec.RecordingSpec, argv: list[str]) -> d
     return meta
 
 
+def report(out: Path) -> str:
+    """Markdown: per setting and objective, mean over data seeds of the final-epoch noise SD, the
+    replay's leave-one-out error and the spread of recorded finals; then memorisation (R = 1)."""
+    try:
+        df = pd.read_parquet(out / TABLE_FILE)
+        meta = json.loads((out / META_FILE).read_text())
+    except (OSError, ValueError):
+        raise UserError(f"no recording at {out}; make one with python -m s2e_tune.bench record --out {out}") from None
+    spec = rec.RecordingSpec.from_dict(meta["spec"])
+    rows, mem = [], []
+    for setting in spec.settings:
+        for objective in ("noisy", "clean"):
+            n = [quality.noise(df, setting, d, objective) for d in spec.data_seeds]
+            loo = [quality.leave_one_out(df, setting, d, objective) for d in spec.data_seeds]
+            rows.append(
+                [
+                    setting,
+                    objective,
+                    str(sum(x["trainings"] for x in loo)),
+                    f"{sum(x['val_acc'] for x in n) / len(n):.4f}",
+                    f"{sum(x['test_acc'] for x in n) / len(n):.4f}",
+                    f"{sum(x['loo_rmse'] for x in loo) / len(loo):.4f}",
+                    f"{sum(x['mean_w2'] for x in loo) / len(loo):.2f}",
+                    f"{sum(x['finals_sd'] for x in loo) / len(loo):.4f}",
+                ]
+            )
+        for d in spec.data_seeds:
+            m = quality.memorisation(df, setting, d)
+            cells = [f"{m[k]['peak']:.3f} @ {m[k]['peak_epoch']} -> {m[k]['final']:.3f}" if k in m else "–"
+                     for k in ("keep-all", "coteaching-default")]  # fmt: skip
+            mem.append([setting, str(d), *cells])
+    head = ["setting", "val labels", "trainings", "noise SD val", "noise SD test", "LOO RMSE val", "mean Σw²",
+            "SD of finals"]  # fmt: skip
+    return "\n".join(
+        [
+            f"Recording `{out}`: {meta.get('trainings', '?')} trainings, {spec.epochs} epochs, "
+            f"{meta.get('wall_s', 0) / 60:.0f} min ({meta.get('machine', '?')}, commit {meta.get('commit', '?')})",
+            "",
+            common.md_table(head, rows, "ll" + "r" * 6),
+            "",
+            "Test accuracy peak @ epoch -> final (the seed's own training):",
+            "",
+            common.md_table(["setting", "data seed", "R = 1 (standard)", "Co-teaching default"], mem, "llrr"),
+            "",
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
 
     def body() -> None:
         a, spec = parse(argv)
+        if a.report_only:
+            print(report(Path(a.out)), end="")
+            return
         meta = record(a, spec, argv)
         print(f"written: {Path(a.out) / TABLE_FILE} ({meta['trainings']} trainings, {meta['wall_s'] / 60:.1f} min)")
 

@@ -1,0 +1,138 @@
+"""``python -m s2e_tune.bench fidelity``: does the replay rank searchers as real training does?
+
+Reads two ``bench search --summary-json`` files made on the same protocol and seeds, one per
+backend, and prints per setting and searcher the paired difference to random search, the
+normalised score and the mean rank side by side, then the agreement: Spearman's rank correlation
+of the searchers' mean ranks (per setting and over all), the share of searchers whose difference to
+random has the same sign on both backends, and the mean absolute gap between the differences in
+units of their standard errors (sqrt(se_real^2 + se_replay^2)).
+
+Example::
+
+    python -m s2e_tune.bench fidelity --real real.json --replay replay.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from noisylabels.errors import UserError, run_cli
+from s2e_tune.bench.common import md_table
+
+SAME = ("trials", "epochs", "space")  # what both summaries must share
+
+
+def spearman(a: pd.Series, b: pd.Series) -> float:
+    """Spearman's rank correlation of two aligned series (NaN pairs dropped; NaN if < 3 left)."""
+    d = pd.concat([a, b], axis=1).dropna()
+    if len(d) < 3:
+        return math.nan
+    r = d.rank()
+    c = np.corrcoef(r.iloc[:, 0], r.iloc[:, 1])[0, 1]
+    return float(c)
+
+
+def side_by_side(real: dict[str, Any], replay: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
+    """Per common setting, a frame indexed by searcher with ``<stat>_real``/``<stat>_replay``
+    columns; and the agreement numbers (``spearman_<setting>``, ``spearman_all``, ``same_sign``,
+    ``gap_in_se``)."""
+    for k in SAME:
+        if real.get(k) != replay.get(k):
+            raise UserError(
+                f"the two summaries differ in {k} ({real.get(k)!r} vs {replay.get(k)!r}); compare one protocol"
+            )
+    frames, stats = {}, {}
+    all_ranks = []
+    signs, gaps = [], []
+    for setting in [s for s in real["settings"] if s in replay["settings"]]:
+        rows = []
+        for name in real["settings"][setting]:
+            if name not in replay["settings"][setting]:
+                continue
+            a, b = real["settings"][setting][name], replay["settings"][setting][name]
+            rows.append(
+                {
+                    "searcher": name,
+                    **{f"{k}_{side}": v.get(k) for side, v in (("real", a), ("replay", b)) for k in a},
+                }
+            )
+        f = pd.DataFrame(rows).set_index("searcher").astype(float)
+        frames[setting] = f
+        stats[f"spearman_{setting}"] = spearman(f["mean_rank_real"], f["mean_rank_replay"])
+        all_ranks.append(f[["mean_rank_real", "mean_rank_replay"]])
+        d = f.dropna(subset=["diff_vs_random_mean_real", "diff_vs_random_mean_replay"])
+        signs += list(np.sign(d["diff_vs_random_mean_real"]) == np.sign(d["diff_vs_random_mean_replay"]))
+        se = np.sqrt(d["diff_vs_random_se_real"] ** 2 + d["diff_vs_random_se_replay"] ** 2)
+        gaps += list((d["diff_vs_random_mean_real"] - d["diff_vs_random_mean_replay"]).abs() / se)
+    if all_ranks:
+        cat = pd.concat(all_ranks)
+        stats["spearman_all"] = spearman(cat["mean_rank_real"], cat["mean_rank_replay"])
+    stats["same_sign"] = float(np.mean(signs)) if signs else math.nan
+    stats["gap_in_se"] = float(np.nanmean(gaps)) if gaps else math.nan
+    return frames, stats
+
+
+def _pm(m: float, s: float) -> str:
+    if m is None or pd.isna(m):
+        return ""
+    return f"{m:+.4f} ± {s:.4f}" if not pd.isna(s) else f"{m:+.4f}"
+
+
+def markdown(real: dict[str, Any], replay: dict[str, Any]) -> str:
+    frames, stats = side_by_side(real, replay)
+    lines = [
+        f"Real: seeds {real.get('seeds')}, commit {real.get('commit')}; replay: seeds {replay.get('seeds')}, "
+        f"commit {replay.get('commit')}; {real.get('trials')} trials x {real.get('epochs')} epochs, "
+        f"space `{real.get('space')}`.",
+        "",
+    ]
+    for setting, f in frames.items():
+        rows = [
+            [
+                name,
+                _pm(r["diff_vs_random_mean_real"], r["diff_vs_random_se_real"]),
+                _pm(r["diff_vs_random_mean_replay"], r["diff_vs_random_se_replay"]),
+                f"{r['normalized_score_mean_real']:.2f}" if not pd.isna(r["normalized_score_mean_real"]) else "",
+                f"{r['normalized_score_mean_replay']:.2f}" if not pd.isna(r["normalized_score_mean_replay"]) else "",
+                f"{r['mean_rank_real']:.2f}",
+                f"{r['mean_rank_replay']:.2f}",
+            ]
+            for name, r in f.iterrows()
+        ]
+        head = ["searcher", "Δ vs random (real)", "Δ (replay)", "score (real)", "score (replay)", "rank (real)",
+                "rank (replay)"]  # fmt: skip
+        lines += [f"#### {setting}: Spearman {stats[f'spearman_{setting}']:.2f}", "", md_table(head, rows), ""]
+    lines.append(
+        f"Agreement: Spearman of mean ranks over all settings {stats.get('spearman_all', math.nan):.2f}; "
+        f"same sign of Δ vs random {100 * stats['same_sign']:.0f} %; mean |Δ real - Δ replay| = "
+        f"{stats['gap_in_se']:.2f} standard errors."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _read(path: str) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read the summary {path} ({exc}); make it with bench search --summary-json") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+
+    def body() -> None:
+        p = argparse.ArgumentParser(prog="python -m s2e_tune.bench fidelity", description=__doc__.split("\n\n")[0])
+        p.add_argument("--real", required=True, help="bench search --summary-json of --backend real")
+        p.add_argument("--replay", required=True, help="the same of --backend replay")
+        a = p.parse_args(argv)
+        print(markdown(_read(a.real), _read(a.replay)), end="")
+
+    return run_cli(body)
