@@ -266,7 +266,13 @@ def test_registered_and_defaults():
     assert BENCHMARKS.get("search", "s2e_tune.bench.search") == "s2e_tune.bench.search"
     a = search.parse_args([])
     assert a.bench.searchers == ("s2e", "random", "bo", "tpe", "cmaes", "gp", "hyperband", "asha", "bohb")
-    assert a.bench.settings == ("sym-20", "sym-50", "pair-45") and len(a.bench.seeds) >= 5
+    # the protocol: the seed's 40 trainings per search, its three settings and pair-45 on clean labels
+    assert a.bench.settings == ("sym-20", "sym-50", "pair-45", "pair-45-clean") and len(a.bench.seeds) >= 3
+    assert (a.bench.trials, a.bench.samples_per_round, a.bench.model, a.bench.backend) == (40, 2, "mlp", "real")
+    n_val = round(a.bench.val_fraction * 0.8 * a.bench.mnist1d_samples)  # MNIST-1D keeps 20 % for test
+    assert n_val >= 1000
+    assert search.parse_args(["--quick"]).bench.backend == "replay"
+    assert search.parse_args(["--quick", "--backend", "real"]).bench.backend == "real"
     assert a.wandb == "off" and a.storage == "bench-results" and not a.resume
     q = search.parse_args(["--quick", "--epochs", "5"])
     assert q.bench.epochs == 5 and q.bench.trials == definition.QUICK.trials and len(q.bench.searchers) == 2
@@ -286,6 +292,9 @@ def test_registered_and_defaults():
         ["--searchers", "random", "--rerun", "s2e"],
         ["--storage", "s3://bucket/x"],
         ["--epochs", "0"],
+        ["--backend", "simulated"],
+        ["--workers", "0"],
+        ["--model", "resnet"],
     ],
 )
 def test_bad_flags_stop_with_one_line(argv, tmp_path, capsys):

@@ -13,6 +13,12 @@ scheduler did not stop on; the run command's epoch-budget stopper ends the whole
 events) once the trials together ran ``plan.epoch_budget`` epochs.  ``slots`` trials run at once on
 a virtual clock where every epoch takes one unit, so results arrive in the order equal-speed
 parallel trials would deliver them.  Not kept: actors, checkpoints, resources, failures.
+
+With one slot the replay makes exactly Tune's decisions for searchers without a pausing scheduler
+(``tests/test_replay_vs_tune.py``: same trials, configurations and lengths as ``tune.Tuner``).  For
+Hyperband it does not: Tune also stages actors for every PENDING trial in creation order beside the
+scheduler's choice, so when a slot frees it may start a trial Hyperband did not choose (which one
+depends on actor start-up timing); the replay always starts the scheduler's choice.
 """
 
 from __future__ import annotations
