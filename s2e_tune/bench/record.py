@@ -78,7 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="of the training pool")
     p.add_argument("--model", default=d.model, choices=["mlp", "cnn1d"], help=f"[{d.model}]")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel trainings [CPUs]")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop starting trainings after this long")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop starting trainings after this long (0: only rebuild the table)",
+    )
     p.add_argument("--data-dir", default=None, help="where MNIST-1D is cached")
     p.add_argument("--resume", action="store_true", help="continue the recording in --out (same flags)")
     p.add_argument(
@@ -181,7 +186,7 @@ def record(a: argparse.Namespace, spec: rec.RecordingSpec, argv: list[str]) -> d
     done0 = total - len(todo)
     if not a.quiet:
         print(f"recording {total} trainings in {out} ({done0} already there), {a.workers} workers", flush=True)
-    deadline = time.monotonic() + 60 * a.max_minutes if a.max_minutes else None
+    deadline = time.monotonic() + 60 * a.max_minutes if a.max_minutes is not None else None
     with common.WallClock(meta_path, meta) as clock:
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(max_workers=a.workers, mp_context=ctx) as pool:
