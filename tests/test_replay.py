@@ -123,6 +123,11 @@ def test_every_registered_searcher_replays_within_its_budget(tiny_recording, tmp
     pd.testing.assert_frame_equal(
         epochs.sort_values(key)[cols].reset_index(drop=True), e2.sort_values(key)[cols].reset_index(drop=True)
     )
+    # bench fidelity pairs the same configurations of random search across two result trees
+    from s2e_tune.bench.fidelity import same_trials
+
+    pairs = same_trials(storage, again)
+    assert len(pairs) == 2 * TRIALS and (pairs["val_acc_real"] == pairs["val_acc_replay"]).all()
 
 
 def test_replay_refuses_a_recording_of_another_protocol(tiny_recording, capsys):

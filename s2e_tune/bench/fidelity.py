@@ -7,9 +7,15 @@ of the searchers' mean ranks (per setting and over all), the share of searchers 
 random has the same sign on both backends, and the mean absolute gap between the differences in
 units of their standard errors (sqrt(se_real^2 + se_replay^2)).
 
+With ``--real-dir``/``--replay-dir`` (the two benchmarks' ``--storage``) it also compares trial by
+trial where both backends ran the same configuration (random search draws the same ones from the
+same seed): the final ``val_acc`` and test accuracy of real training against the replay's, as the
+correlation and the RMS difference beside the spread of the real values.
+
 Example::
 
     python -m s2e_tune.bench fidelity --real real.json --replay replay.json
+    python -m s2e_tune.bench fidelity --real real.json --replay replay.json --real-dir R --replay-dir P
 """
 
 from __future__ import annotations
@@ -118,6 +124,44 @@ def markdown(real: dict[str, Any], replay: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def same_trials(real_dir: Path, replay_dir: Path, searcher: str = "random") -> pd.DataFrame:
+    """Per setting, seed and configuration that both backends trained to the end with
+    ``searcher``: the final ``val_acc`` and ``test_acc`` of each (columns ``<metric>_real``,
+    ``<metric>_replay``)."""
+    from results.schema import CONFIG_PREFIX
+    from results.store import Store
+    from results.tables import read_epochs
+
+    out = []
+    for exp in sorted(p for p in real_dir.iterdir() if (p / "epochs").is_dir()):
+        if not (replay_dir / exp.name / "epochs").is_dir():
+            continue
+        finals = []
+        for d in (exp, replay_dir / exp.name):
+            e = read_epochs(Store.from_uri(str(d)))
+            e = e[e["searcher"] == searcher]
+            last = e[e["epoch"] == e.groupby(["seed", "trial_id"])["epoch"].transform("max")]
+            cfg = sorted(c for c in last.columns if c.startswith(CONFIG_PREFIX) and last[c].dtype.kind == "f")
+            key = last[cfg].round(9).astype(str).agg("|".join, axis=1)
+            finals.append(last.assign(key=key)[["seed", "key", "epoch", "val_acc", "test_acc"]])
+        j = finals[0].merge(finals[1], on=["seed", "key", "epoch"], suffixes=("_real", "_replay"))
+        out.append(j.assign(setting=exp.name))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def trial_markdown(pairs: pd.DataFrame) -> str:
+    rows = []
+    for setting, g in pairs.groupby("setting", sort=False):
+        for m in ("val_acc", "test_acc"):
+            a, b = g[f"{m}_real"], g[f"{m}_replay"]
+            rows.append(
+                [setting, m, str(len(g)), f"{np.corrcoef(a, b)[0, 1]:.2f}" if len(g) > 2 else "",
+                 f"{np.sqrt(np.mean((a - b) ** 2)):.4f}", f"{a.std(ddof=1):.4f}"]
+            )  # fmt: skip
+    head = ["setting", "metric", "same trials", "correlation", "RMS real - replay", "SD of real"]
+    return md_table(head, rows, "llrrrr") + "\n"
+
+
 def _read(path: str) -> dict[str, Any]:
     try:
         return json.loads(Path(path).read_text())
@@ -132,7 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         p = argparse.ArgumentParser(prog="python -m s2e_tune.bench fidelity", description=__doc__.split("\n\n")[0])
         p.add_argument("--real", required=True, help="bench search --summary-json of --backend real")
         p.add_argument("--replay", required=True, help="the same of --backend replay")
+        p.add_argument("--real-dir", help="the real benchmark's --storage: compare the same trials")
+        p.add_argument("--replay-dir", help="the replay benchmark's --storage")
         a = p.parse_args(argv)
         print(markdown(_read(a.real), _read(a.replay)), end="")
+        if a.real_dir and a.replay_dir:
+            pairs = same_trials(Path(a.real_dir), Path(a.replay_dir))
+            print("\nThe same configurations (random search, same seeds), final epoch:\n")
+            print(trial_markdown(pairs) if not pairs.empty else "none in common\n", end="")
 
     return run_cli(body)
