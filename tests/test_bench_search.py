@@ -316,6 +316,8 @@ def test_quick_benchmark_end_to_end(tmp_path, data_dir, capsys):
     storage = tmp_path / "bench"
     argv = [
         "--quick",
+        "--backend",
+        "real",
         "--searchers",
         "s2e,random",
         "--settings",

@@ -177,7 +177,7 @@ def run_references(cfg: ExperimentConfig, out: Path, quiet: bool = False) -> pd.
 def check_settings(args: BenchArgs) -> dict[str, ExperimentConfig]:
     """Every check before anything runs: one configuration per setting (and, to replay, the
     recording against the benchmark)."""
-    if args.bench.backend == "replay":
+    if args.bench.backend == "replay" and not args.report_only:
         from s2e_tune.bench.search.replay import load_recording_meta
 
         load_recording_meta(args)
