@@ -52,6 +52,27 @@ def epoch_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.table(cols)
 
 
+def end_status(status: str, epochs_run: int, planned: Any, diverged: bool) -> str:
+    """A trial's status in ``trials/``: Tune's, with ``STOPPED_EARLY`` for a TERMINATED trial that
+    ran fewer than its planned epochs and ``DIVERGED`` for one whose training diverged."""
+    if status == "TERMINATED" and planned is not None and epochs_run < int(planned):
+        status = "STOPPED_EARLY"
+    return "DIVERGED" if diverged else status
+
+
+def status_table(trial_ids: list[str], statuses: list[str], used: list[int], finished_at: list[int]) -> pa.Table:
+    """End-status rows as a ``trials/`` part: id, status, the search's epochs consumed when the
+    trial ended, and when (Unix seconds)."""
+    return pa.table(
+        {
+            "trial_id": pa.array(trial_ids, pa.string()),
+            "status": pa.array(statuses, pa.string()),
+            "cumulative_epochs_at_end": pa.array(used, type=pa.int64()),
+            "finished_at": pa.array(finished_at, type=pa.timestamp("s", tz="UTC")),
+        }
+    )
+
+
 def stored_epochs(store: Store, searcher: str, seed: int) -> int:
     """The epoch rows one search has on disk: the epochs it has consumed (non-zero after --resume)."""
     parts = store.list_files(store.path(layout.partition(layout.EPOCHS, searcher, seed)))
@@ -102,19 +123,8 @@ class ParquetLogger(tune.Callback):
 
     def _finish(self, trial, status: str) -> None:
         rows = self._rows_of(trial.trial_id)
-        planned = trial.config.get("epochs")
-        if status == "TERMINATED" and planned is not None and len(rows) < int(planned):
-            status = "STOPPED_EARLY"
-        if any(r["diverged"] for r in rows.values()):
-            status = "DIVERGED"
-        table = pa.table(
-            {
-                "trial_id": pa.array([trial.trial_id]),
-                "status": pa.array([status]),
-                "cumulative_epochs_at_end": pa.array([self.used], type=pa.int64()),
-                "finished_at": pa.array([int(time.time())], type=pa.timestamp("s", tz="UTC")),
-            }
-        )
+        status = end_status(status, len(rows), trial.config.get("epochs"), any(r["diverged"] for r in rows.values()))
+        table = status_table([trial.trial_id], [status], [self.used], [int(time.time())])
         self.store.write_table(self._part(layout.TRIALS, trial.trial_id), table)
 
     def on_trial_complete(self, iteration, trials, trial, **info):

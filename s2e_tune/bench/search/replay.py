@@ -25,13 +25,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from noisylabels.errors import UserError
 from noisylabels.spaces import coteaching_default
 from results import layout
 from results.manifest import write_manifest
-from results.parquet_log import epoch_table, flat_config
+from results.parquet_log import end_status, epoch_table, flat_config, status_table
 from results.store import Store
 from s2e_tune.bench import common
 from s2e_tune.bench.search.definition import REFERENCE_FILE, SLOTS, BenchArgs, experiment_dir
@@ -128,8 +127,9 @@ def replay_one(
 
 def write_search(store: Store, searcher: str, seed: int, rows: list[dict[str, Any]], epochs: int) -> None:
     """The parts a real search leaves (``results.parquet_log``), one file per partition, then the
-    done marker.  A trial cut by the budget keeps no end-status row, as Tune gives it none."""
-    out, status, used = [], [], 0
+    done marker.  As ``ParquetLogger.on_experiment_end``: a trial the budget cut (running or
+    paused) gets its end-status row at the end, with the search's final epoch count."""
+    out, status, cut, used = [], [], [], 0
     for r in rows:
         used += 1
         out.append(
@@ -144,22 +144,14 @@ def write_search(store: Store, searcher: str, seed: int, rows: list[dict[str, An
         )
         if r.get("status") == "TERMINATED":
             status.append(
-                {
-                    "trial_id": r["trial_id"],
-                    "status": "TERMINATED" if r["epoch"] >= epochs else "STOPPED_EARLY",
-                    "cumulative_epochs_at_end": used,
-                    "finished_at": int(T0 + r["clock"]),
-                }
+                (r["trial_id"], end_status("TERMINATED", r["epoch"], epochs, False), used, int(T0 + r["clock"]))
             )
+        elif "status" in r:
+            cut.append(r)
+    end = int(T0 + max((r["clock"] for r in rows), default=0))
+    status += [(r["trial_id"], end_status("TERMINATED", r["epoch"], epochs, False), used, end) for r in cut]
     store.write_table(store.path(f"{layout.partition(layout.EPOCHS, searcher, seed)}/{PART}"), epoch_table(out))
-    trials = pa.table(
-        {
-            "trial_id": pa.array([s["trial_id"] for s in status], pa.string()),
-            "status": pa.array([s["status"] for s in status], pa.string()),
-            "cumulative_epochs_at_end": pa.array([s["cumulative_epochs_at_end"] for s in status], pa.int64()),
-            "finished_at": pa.array([s["finished_at"] for s in status], pa.timestamp("s", tz="UTC")),
-        }
-    )
+    trials = status_table(*(list(c) for c in zip(*status, strict=True))) if status else status_table([], [], [], [])
     store.write_table(store.path(f"{layout.partition(layout.TRIALS, searcher, seed)}/{PART}"), trials)
     store.write_bytes(store.path(layout.done_marker(searcher, seed)), b"done\n")
 
