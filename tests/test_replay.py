@@ -180,3 +180,27 @@ def test_fidelity_compares_ranks_and_differences_and_can_disagree():
     other = {**real, "epochs": 8}
     with pytest.raises(fidelity.UserError, match="differ in epochs"):
         fidelity.side_by_side(real, other)
+
+
+def test_a_searcher_that_answers_none_while_nothing_runs_is_asked_again():
+    """Tune asks again every step (BayesOptSearch returns None for a duplicate); so does the replay."""
+    from ray.tune.search import Searcher
+
+    from s2e_tune.replay.simulator import replay_search
+    from searchers.plan import SearchPlan
+
+    class Shy(Searcher):
+        def __init__(self):
+            super().__init__(metric="val_acc", mode="max")
+            self.calls = 0
+
+        def suggest(self, trial_id):
+            self.calls += 1
+            return None if self.calls % 3 else {"schedule": "constant", "keep": 0.5, "epochs": 2}
+
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            pass
+
+    plan = SearchPlan(Shy(), None, 4, {"schedule": "constant", "keep": 0.5, "epochs": 2})
+    rows = replay_search(plan, lambda c, e: {"val_acc": 0.5}, epochs=2, slots=1)
+    assert len({r["trial_id"] for r in rows}) == 4 and len(rows) == 8

@@ -33,6 +33,7 @@ from searchers.plan import SearchPlan
 
 os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
 
+RETRIES = 1000  # next_trial() calls without a trial, while nothing runs, before a search ends
 Evaluate = Callable[[dict[str, Any], int], dict[str, Any]]  # (trial config, epoch) -> metrics
 
 
@@ -103,7 +104,7 @@ def replay_search(plan: SearchPlan, evaluate: Evaluate, epochs: int, slots: int 
         last_row: dict[str, dict[str, Any]] = {}
         done_epochs: dict[str, int] = {}
         running: list[tuple[float, int, Any]] = []
-        clock, seq, used = 0.0, 0, 0
+        clock, seq, used, idle = 0.0, 0, 0, 0
         budget = plan.epoch_budget
         pending_cap = plan.max_pending or (200 if isinstance(alg, BasicVariantGenerator) else 1)
         while True:
@@ -123,7 +124,14 @@ def replay_search(plan: SearchPlan, evaluate: Evaluate, epochs: int, slots: int 
                 seq += 1
                 heapq.heappush(running, (clock + 1.0, seq, trial))
             if not running:
+                # nothing runs: Tune asks the searcher again every step (BayesOptSearch answers None
+                # for a duplicate and FINISHED only after `patience` of them); give up only when
+                # it stays silent RETRIES times, where Tune would wait for ever
+                if not alg.is_finished() and idle < RETRIES:
+                    idle += 1
+                    continue
                 break
+            idle = 0
             clock, _, trial = heapq.heappop(running)
             epoch = done_epochs[trial.trial_id] + 1
             done_epochs[trial.trial_id] = epoch
