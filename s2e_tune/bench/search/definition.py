@@ -20,6 +20,7 @@ REFERENCE_KINDS = {
     "standard": "ref: standard training",
     "keep-all": "ref: R = 1 (no selection)",  # the replay's stand-in for standard training
 }
+TRAINED_REFERENCES = ("coteaching-default", "standard")  # what the real backend trains per seed
 
 # what makes two runs of one setting comparable: checked on --resume and --report-only
 BUDGET_KEYS = (

@@ -29,6 +29,7 @@ from s2e_tune.bench.search.definition import (
     REFERENCE_FILE,
     REFERENCE_KINDS,
     SEARCHER_KEYS,
+    TRAINED_REFERENCES,
     BenchArgs,
     experiment_dir,
 )
@@ -140,7 +141,7 @@ def run_references(cfg: ExperimentConfig, out: Path, quiet: bool = False) -> pd.
     rows = [r for r in have.to_dict("records") if int(r["epochs"]) == cfg.epochs]
     done = {(r["kind"], int(r["seed"])) for r in rows}
     for seed in cfg.seeds:
-        todo = [k for k in REFERENCE_KINDS if (k, seed) not in done]
+        todo = [k for k in TRAINED_REFERENCES if (k, seed) not in done]
         if not todo:
             continue
         data = prepare(cfg.data_spec(seed))
