@@ -42,10 +42,8 @@ def check_address(address: str) -> None:
     if address == "auto":
         if os.environ.get("RAY_ADDRESS") or Path(tempfile.gettempdir(), "ray", "ray_current_cluster").exists():
             return
-        raise UserError(
-            "--address auto found no running Ray cluster on this machine; start one with `ray start "
-            "--head` or pass --address HOST:PORT"
-        )
+        raise UserError("--address auto found no running Ray cluster on this machine; start one with `ray start "
+                        "--head` or pass --address HOST:PORT")
     hostport = address.split("://", 1)[-1].rstrip("/")
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():

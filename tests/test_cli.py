@@ -85,36 +85,15 @@ def test_defaults_are_an_s2e_search_on_mnist1d_sym50():
     cfg = parse_config([])
     assert cfg == ExperimentConfig()
     assert (cfg.searchers, cfg.space, cfg.method, cfg.dataset, cfg.noise, cfg.noise_rate) == (
-        ("s2e",),
-        "s2e",
-        "coteaching",
-        "mnist1d",
-        "sym",
-        0.5,
-    )
+        ("s2e",), "s2e", "coteaching", "mnist1d", "sym", 0.5)
     assert cfg.trial_gpus == 0 and cfg.budget_epochs == cfg.trials * cfg.epochs
 
 
 def test_more_gpus_than_exist_stops_before_ray(tmp_path):
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "s2e_tune.run",
-            "--gpus",
-            "64",
-            "--storage",
-            str(tmp_path),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--trials",
-            "1",
-            "--epochs",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "-m", "s2e_tune.run", "--gpus", "64", "--storage", str(tmp_path), "--data-dir",
+         str(tmp_path / "data"), "--trials", "1", "--epochs", "1"],
+        capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: --gpus 64") and "Traceback" not in proc.stderr
@@ -153,16 +132,8 @@ def test_wandb_online_without_a_key(tmp_path, monkeypatch, capsys):
 
 
 def test_unreachable_address(tmp_path, data_dir, capsys):
-    argv = [
-        "--address",
-        "127.0.0.1:1",
-        "--storage",
-        str(tmp_path),
-        "--data-dir",
-        str(data_dir),
-        "--config",
-        str(_small(tmp_path)),
-    ]
+    argv = ["--address", "127.0.0.1:1", "--storage", str(tmp_path), "--data-dir", str(data_dir),
+            "--config", str(_small(tmp_path))]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot join Ray cluster at 127.0.0.1:1") and err.count("\n") == 1

@@ -31,29 +31,9 @@ def small_config(tmp_path, samples=1000):
 def test_search_through_address_runs_trials_on_both_nodes(cluster, tmp_path, data_dir, capsys):
     c, _ = cluster
     # trials long enough (~10 s) that the second node's actor is up before the first node has done them all
-    argv = [
-        "--config",
-        small_config(tmp_path, 3000),
-        "--address",
-        c.address,
-        "--searcher",
-        "s2e",
-        "--trials",
-        "4",
-        "--epochs",
-        "8",
-        "--samples-per-round",
-        "4",
-        "--storage",
-        str(tmp_path / "out"),
-        "--name",
-        "c",
-        "--data-dir",
-        str(data_dir),
-        "--quiet",
-        "--wandb",
-        "off",
-    ]
+    argv = ["--config", small_config(tmp_path, 3000), "--address", c.address, "--searcher", "s2e", "--trials", "4",
+            "--epochs", "8", "--samples-per-round", "4", "--storage", str(tmp_path / "out"), "--name", "c",
+            "--data-dir", str(data_dir), "--quiet", "--wandb", "off"]
     assert main([*argv, "--gpus", "1"]) == 2  # the cluster has no GPU
     assert "has 0 GPUs" in capsys.readouterr().err
     assert main(argv) == 0
@@ -66,30 +46,9 @@ def test_search_through_address_runs_trials_on_both_nodes(cluster, tmp_path, dat
 def test_losing_a_worker_node_mid_search_does_not_lose_the_search(cluster, tmp_path, data_dir):
     c, worker = cluster
     out = tmp_path / "out"
-    cmd = [
-        sys.executable,
-        "-m",
-        "s2e_tune.run",
-        "--config",
-        small_config(tmp_path),
-        "--address",
-        c.address,
-        "--searcher",
-        "random",
-        "--trials",
-        "4",
-        "--epochs",
-        "4",
-        "--storage",
-        str(out),
-        "--name",
-        "n",
-        "--data-dir",
-        str(data_dir),
-        "--quiet",
-        "--wandb",
-        "off",
-    ]
+    cmd = [sys.executable, "-m", "s2e_tune.run", "--config", small_config(tmp_path), "--address", c.address,
+           "--searcher", "random", "--trials", "4", "--epochs", "4", "--storage", str(out), "--name", "n",
+           "--data-dir", str(data_dir), "--quiet", "--wandb", "off"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     store = Store.from_uri(str(out / "n"))
     deadline = time.time() + 240

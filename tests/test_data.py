@@ -19,7 +19,8 @@ def test_validation_is_held_out_from_the_noisy_training_set(small_data, data_dir
     info = small_data.info
     assert info["n_val"] == 80 and info["n_train"] == 720
     noisy_val = small_data.y_val
-    clean = prepare(DataSpec(data_dir=str(data_dir), mnist1d_samples=1000, noise_rate=0.5, seed=0, val_labels="clean"))
+    clean = prepare(DataSpec(data_dir=str(data_dir), mnist1d_samples=1000, noise_rate=0.5, seed=0,
+                             val_labels="clean"))
     assert np.array_equal(clean.x_val, small_data.x_val)
     assert np.mean(noisy_val != clean.y_val) > 0.3  # noisy validation labels by default
     assert abs(info["realised_noise_rate"] - 0.5) < 0.08

@@ -22,27 +22,9 @@ def run_dir(tmp_path_factory, data_dir):
     tmp = tmp_path_factory.mktemp("e2e")
     cfg = tmp / "small.yaml"
     cfg.write_text("mnist1d_samples: 1000\n")
-    argv = [
-        "--config",
-        str(cfg),
-        "--searcher",
-        "s2e,asha",
-        "--trials",
-        str(TRIALS),
-        "--epochs",
-        str(EPOCHS),
-        "--samples-per-round",
-        "2",
-        "--storage",
-        str(tmp),
-        "--name",
-        "e2e",
-        "--data-dir",
-        str(data_dir),
-        "--wandb",
-        "offline",
-        "--quiet",
-    ]
+    argv = ["--config", str(cfg), "--searcher", "s2e,asha", "--trials", str(TRIALS), "--epochs", str(EPOCHS),
+            "--samples-per-round", "2", "--storage", str(tmp), "--name", "e2e", "--data-dir", str(data_dir),
+            "--wandb", "offline", "--quiet"]
     assert main(argv) == 0
     return tmp / "e2e"
 

@@ -25,9 +25,7 @@ def test_faulted_trial_is_retried_from_its_checkpoint_and_ends_like_an_unfaulted
             tune.with_resources(tune.with_parameters(FaultyTrainable, data=small_data), {"cpu": 1}),
             param_space={**base, "fault_raise_epoch": tune.grid_search([None, 2]), "fault_marker": marker},
             run_config=tune.RunConfig(
-                storage_path=str(tmp_path),
-                name="f",
-                verbose=0,
+                storage_path=str(tmp_path), name="f", verbose=0,
                 failure_config=tune.FailureConfig(max_failures=1),
                 checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1),
             ),
@@ -54,15 +52,8 @@ def test_diverging_training_reports_the_worst_objective_and_stops(small_data):
 @pytest.mark.slow
 def test_trials_that_keep_failing_or_diverge_do_not_stop_the_search(tmp_path, data_dir):
     base = ExperimentConfig(
-        searchers=("s2e",),
-        trials=2,
-        epochs=2,
-        samples_per_round=2,
-        mnist1d_samples=1000,
-        data_dir=str(data_dir),
-        storage=str(tmp_path),
-        quiet=True,
-        wandb="off",
+        searchers=("s2e",), trials=2, epochs=2, samples_per_round=2, mnist1d_samples=1000,
+        data_dir=str(data_dir), storage=str(tmp_path), quiet=True, wandb="off",
     )
     failing = run_experiment(base.replace(name="fail"), trainable=faulty_trainable(raise_epoch=2))
     diverging = run_experiment(base.replace(name="nan"), trainable=faulty_trainable(nan_epoch=1))

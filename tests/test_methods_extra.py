@@ -39,10 +39,8 @@ def two_class(a):
 
 
 def rows(mask):
-    return (
-        sorted(torch.as_tensor(mask).nonzero().flatten().tolist())
-        if mask.dtype == torch.bool
-        else sorted(mask.tolist())
+    return sorted(torch.as_tensor(mask).nonzero().flatten().tolist()) if mask.dtype == torch.bool else sorted(
+        mask.tolist()
     )
 
 
@@ -302,26 +300,8 @@ def test_methods_benchmark_prints_the_seed_table_and_merges_saved_runs(data_dir,
     from s2e_tune.bench import methods as bench
 
     out = tmp_path / "runs.jsonl"
-    args = [
-        "--settings",
-        "sym-50",
-        "--methods",
-        "standard,jocor",
-        "--seeds",
-        "0",
-        "--epochs",
-        "1",
-        "--model",
-        "mlp",
-        "--samples",
-        "400",
-        "--data-dir",
-        str(data_dir),
-        "--out",
-        str(out),
-        "--set",
-        "jocor_lambda=0.5",
-    ]
+    args = ["--settings", "sym-50", "--methods", "standard,jocor", "--seeds", "0", "--epochs", "1", "--model", "mlp",
+            "--samples", "400", "--data-dir", str(data_dir), "--out", str(out), "--set", "jocor_lambda=0.5"]
     assert bench.main(args) == 0
     printed = capsys.readouterr().out
     assert "config overrides: {'jocor_lambda': 0.5}" in printed

@@ -45,15 +45,8 @@ def test_transition_matrices_are_row_stochastic():
 
 @pytest.mark.parametrize(
     "noise,rate,classes",
-    [
-        ("pair", 0.5, 10),
-        ("pair", 0.7, 10),
-        ("sym", 0.9, 10),
-        ("sym", 0.5, 2),
-        ("sym", -0.1, 10),
-        ("sym", float("nan"), 10),
-        ("flip", 0.2, 10),
-    ],
+    [("pair", 0.5, 10), ("pair", 0.7, 10), ("sym", 0.9, 10), ("sym", 0.5, 2), ("sym", -0.1, 10),
+     ("sym", float("nan"), 10), ("flip", 0.2, 10)],
 )
 def test_impossible_noise_is_rejected_with_one_line(noise, rate, classes):
     with pytest.raises(UserError) as err:

@@ -31,23 +31,8 @@ def test_paper_mnist_preset_runs_end_to_end_on_fabricated_idx_files(tmp_path, ca
             images[labels == k, 2 + 2 * k, 4:24] = 255
         write_idx_images(raw / f"{split}-images-idx3-ubyte", images)
         write_idx_labels(raw / f"{split}-labels-idx1-ubyte", labels)
-    argv = [
-        "--preset",
-        "paper-mnist",
-        "--epochs",
-        "3",
-        "--searcher",
-        "default",
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--storage",
-        str(tmp_path / "out"),
-        "--name",
-        "paper",
-        "--wandb",
-        "off",
-        "--quiet",
-    ]
+    argv = ["--preset", "paper-mnist", "--epochs", "3", "--searcher", "default", "--data-dir", str(tmp_path / "data"),
+            "--storage", str(tmp_path / "out"), "--name", "paper", "--wandb", "off", "--quiet"]
     assert main(argv) == 0, capsys.readouterr().err
     trials = pd.read_parquet(tmp_path / "out" / "paper" / "trials.parquet")
     assert len(trials) == 1 and trials["epochs_run"].iloc[0] == 3

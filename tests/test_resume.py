@@ -19,29 +19,9 @@ def command(tmp_path, storage, data_dir, *extra):
     cfg = tmp_path / "small.yaml"
     cfg.write_text("mnist1d_samples: 1000\n")
     return [
-        sys.executable,
-        "-m",
-        "s2e_tune.run",
-        "--config",
-        str(cfg),
-        "--searcher",
-        SEARCHERS,
-        "--trials",
-        str(TRIALS),
-        "--epochs",
-        str(EPOCHS),
-        "--samples-per-round",
-        "2",
-        "--storage",
-        storage,
-        "--name",
-        "R",
-        "--data-dir",
-        str(data_dir),
-        "--quiet",
-        "--wandb",
-        "off",
-        *extra,
+        sys.executable, "-m", "s2e_tune.run", "--config", str(cfg), "--searcher", SEARCHERS,
+        "--trials", str(TRIALS), "--epochs", str(EPOCHS), "--samples-per-round", "2",
+        "--storage", storage, "--name", "R", "--data-dir", str(data_dir), "--quiet", "--wandb", "off", *extra,
     ]
 
 
@@ -66,13 +46,8 @@ def storage(request, tmp_path):
 def test_sigkilled_search_resumes_to_the_same_result_shape(tmp_path, storage, data_dir, kill_after_rows):
     if storage.startswith("s3://") and kill_after_rows != 9:
         pytest.skip("one kill point is enough on object storage")
-    proc = subprocess.Popen(
-        command(tmp_path, storage, data_dir),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = subprocess.Popen(command(tmp_path, storage, data_dir), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     while epoch_rows(storage) < kill_after_rows and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)
@@ -82,7 +57,8 @@ def test_sigkilled_search_resumes_to_the_same_result_shape(tmp_path, storage, da
     killed_at = epoch_rows(storage)
     assert killed_at < len(SEARCHERS.split(",")) * TRIALS * EPOCHS
 
-    done = subprocess.run(command(tmp_path, storage, data_dir, "--resume"), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command(tmp_path, storage, data_dir, "--resume"), capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     store = Store.from_uri(f"{storage}/R")
     epochs = read_epochs(store)

@@ -12,25 +12,9 @@ from s2e_tune.run import main
 def test_search_writes_its_results_to_s3_and_resume_skips_finished_searches(s3_server, tmp_path, data_dir, capsys):
     cfg = tmp_path / "small.yaml"
     cfg.write_text("mnist1d_samples: 1000\n")
-    argv = [
-        "--config",
-        str(cfg),
-        "--searcher",
-        "random",
-        "--trials",
-        "2",
-        "--epochs",
-        "2",
-        "--storage",
-        "s3://s2e-results/runs",
-        "--name",
-        "s3test",
-        "--data-dir",
-        str(data_dir),
-        "--quiet",
-        "--wandb",
-        "off",
-    ]
+    argv = ["--config", str(cfg), "--searcher", "random", "--trials", "2", "--epochs", "2",
+            "--storage", "s3://s2e-results/runs", "--name", "s3test", "--data-dir", str(data_dir),
+            "--quiet", "--wandb", "off"]
     assert main(argv) == 0
     store = Store.from_uri("s3://s2e-results/runs/s3test")
     assert isinstance(store.fs, pafs.S3FileSystem)

@@ -82,7 +82,7 @@ def test_the_authors_space_is_their_formula_term_by_term():
     assert np.allclose(F(w1=0.0, w2=1.0, b2=0.2, a2=0.7), 1 - (0.2 * t + 1) ** -0.7)
     assert np.allclose(F(w1=0.0, w2=0.0, a5=0.4, b5=0.3), 1 - np.log(1.4) / np.log(1.4 + 0.3 * t))
     mix = F(w1=0.5, w2=0.5, b1=0.3, a1=0.5, b2=0.2, a2=0.7, a5=0.4, b5=0.3)
-    parts = 0.5 * F(w1=1.0, b1=0.3, a1=0.5) + 0.25 * F(w2=1.0, b2=0.2, a2=0.7) + 0.25 * F(a5=0.4, b5=0.3)
+    parts = (0.5 * F(w1=1.0, b1=0.3, a1=0.5) + 0.25 * F(w2=1.0, b2=0.2, a2=0.7) + 0.25 * F(a5=0.4, b5=0.3))
     assert np.allclose(mix, parts)  # stick-breaking weights w1, (1-w1) w2, (1-w1)(1-w2)
     assert np.allclose(F(b3=0.4, a3=1.5), -0.4 * (t / 200) ** 1.5)
     assert np.allclose(F(b4=0.4, a4=1.2), -0.4 * np.log(1 + t**1.2) / np.log(1 + 200**1.2))
@@ -93,21 +93,8 @@ def test_the_authors_space_is_their_formula_term_by_term():
 
 
 def test_the_authors_space_can_rise_again_late_in_training():
-    cfg = {
-        "schedule": "s2e-authors",
-        "w1": 1.0,
-        "w2": 0.0,
-        "a1": 1.0,
-        "b1": 0.05,
-        "a2": 0.0,
-        "b2": 0.0,
-        "a5": 0.0,
-        "b5": 0.0,
-        "b3": 0.5,
-        "a3": 2.0,
-        "b4": 0.0,
-        "a4": 1.0,
-    }
+    cfg = {"schedule": "s2e-authors", "w1": 1.0, "w2": 0.0, "a1": 1.0, "b1": 0.05, "a2": 0.0, "b2": 0.0,
+           "a5": 0.0, "b5": 0.0, "b3": 0.5, "a3": 2.0, "b4": 0.0, "a4": 1.0}
     curve = keep_ratio_curve(cfg, 200)
     dip = int(np.argmin(curve))
     assert curve[0] == 1.0 and 0 < dip < 199

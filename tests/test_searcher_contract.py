@@ -53,16 +53,8 @@ def interrupted_and_resumed(small_data, tmp_path_factory):
     """Every searcher: interrupted once, then resumed; returns the store and what each step saw."""
     root = tmp_path_factory.mktemp("contract")
     cfg = ExperimentConfig(
-        searchers=tuple(registry.SEARCHERS),
-        trials=TRIALS,
-        epochs=EPOCHS,
-        samples_per_round=2,
-        mnist1d_samples=1000,
-        storage=str(root),
-        name="c",
-        wandb="off",
-        quiet=True,
-        model="mlp",
+        searchers=tuple(registry.SEARCHERS), trials=TRIALS, epochs=EPOCHS, samples_per_round=2,
+        mnist1d_samples=1000, storage=str(root), name="c", wandb="off", quiet=True, model="mlp",
     )
     cfg.validate()
     store = Store.from_uri(str(root / "c"))
@@ -88,8 +80,7 @@ def interrupted_and_resumed(small_data, tmp_path_factory):
             finally:
                 ray.shutdown()
             seen[name] = {
-                "interrupted": interrupted,
-                "done_after_interrupt": done_after_interrupt,
+                "interrupted": interrupted, "done_after_interrupt": done_after_interrupt,
                 "rows_after_interrupt": rows_after_interrupt,
             }
     finally:

@@ -20,12 +20,8 @@ def test_two_trials_report_every_metric_every_epoch(ray_local, small_data, tmp_p
     trainable = tune.with_parameters(NoisyLabelTrainable, data=small_data)
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": 1}),
-        param_space={
-            "method": "coteaching",
-            "epochs": 3,
-            **coteaching_default(0.5),
-            "tau": tune.grid_search([0.2, 0.5]),
-        },
+        param_space={"method": "coteaching", "epochs": 3, **coteaching_default(0.5),
+                     "tau": tune.grid_search([0.2, 0.5])},
         tune_config=tune.TuneConfig(metric="val_acc", mode="max"),
         run_config=tune.RunConfig(storage_path=str(tmp_path), name="t", verbose=0),
     )

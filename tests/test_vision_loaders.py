@@ -318,7 +318,9 @@ def test_missing_dir_and_partially_missing(tmp_path):
         load_vision("cifar10", tmp_path / "nowhere")
     make_cifar10(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "data_batch_4").unlink()
-    with pytest.raises(UserError, match=r"missing cifar-10-batches-py/data_batch_4 .*cifar-10-python\.tar\.gz"):
+    with pytest.raises(
+        UserError, match=r"missing cifar-10-batches-py/data_batch_4 .*cifar-10-python\.tar\.gz"
+    ):
         load_vision("cifar10", tmp_path)
 
 

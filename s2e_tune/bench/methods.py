@@ -56,13 +56,7 @@ assert sorted(DEFAULT_METHODS) == sorted(METHODS)
 
 
 def run_one(
-    data,
-    setting: str,
-    method: str,
-    seed: int,
-    epochs: int,
-    model: str | None,
-    rate: float,
+    data, setting: str, method: str, seed: int, epochs: int, model: str | None, rate: float,
     overrides: dict | None = None,
 ) -> dict:
     t0 = time.perf_counter()
@@ -180,17 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=None, help="MNIST-1D signals [the data module's default]")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads [1: fastest on a shared machine]")
     p.add_argument("--data-dir", default=None)
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a training config key for every run, e.g. jocor_lambda=0.5 (repeatable)",
-    )
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a training config key for every run, e.g. jocor_lambda=0.5 (repeatable)")
     p.add_argument("--out", default=None, help="append one JSON line per finished run to this file")
-    p.add_argument(
-        "--table-only", nargs="+", default=None, metavar="FILE", help="print the tables from --out files, train nothing"
-    )
+    p.add_argument("--table-only", nargs="+", default=None, metavar="FILE",
+                   help="print the tables from --out files, train nothing")
     a = p.parse_args(argv)
     settings = _split(a.settings, list(SETTINGS), "setting", p)
     methods = _split(a.methods, DEFAULT_METHODS, "method", p)

@@ -318,10 +318,8 @@ def _run(a: argparse.Namespace) -> int:
             f"trial (min {min(walls):.1f}, max {max(walls):.1f}), {sum(cpus):.1f} CPU-s, ran at "
             f"{100 * sum(cpus) / sum(walls):.0f}% of a core, torch threads 1"
         )
-        print(
-            f"{tag}ideal Tune wall = summed in-process / concurrency = {sum(walls):.1f} / {a.concurrency} "
-            f"= {ideal:.1f} s"
-        )
+        print(f"{tag}ideal Tune wall = summed in-process / concurrency = {sum(walls):.1f} / {a.concurrency} "
+              f"= {ideal:.1f} s")
         print(
             f"{tag}Tune trials' own training time (time_total_s): {sum(tr.train_s):.1f} s summed, "
             f"{statistics.fmean(tr.train_s):.1f} s per trial = {sum(tr.train_s) / sum(walls):.2f}x in-process; "
@@ -350,14 +348,13 @@ def _run(a: argparse.Namespace) -> int:
             share_in = sum(cpus) / sum(walls)
             if share_tune:
                 outside = tr.wall_s - sum(tr.train_s) / a.concurrency
-                adj_tune = (
-                    outside
-                    + sum(t * c for t, c in zip(tr.train_s, tr.core_share, strict=True) if math.isfinite(c))
-                    / a.concurrency
-                )
+                adj_tune = outside + sum(t * c for t, c in zip(tr.train_s, tr.core_share, strict=True)
+                                         if math.isfinite(c)) / a.concurrency
                 adjusted = adj_tune / (sum(cpus) / a.concurrency)
                 adjusted_ratios.append(adjusted)
-                print(f"{tag}load-adjusted ratio (training rescaled to a full core in both phases): {adjusted:.2f}")
+                print(
+                    f"{tag}load-adjusted ratio (training rescaled to a full core in both phases): {adjusted:.2f}"
+                )
                 gap = abs(statistics.fmean(share_tune) - share_in)
                 if gap > 0.15:
                     print(
