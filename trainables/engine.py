@@ -71,6 +71,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def keep_curve(config: Mapping[str, Any], epochs: int) -> np.ndarray:
+    """R for epochs ``1..epochs`` of a trial config (log10-encoded keys decoded, ``r_min`` from the
+    config or :data:`TRAIN_DEFAULTS`): the curve a selecting method trains with."""
+    cfg = {**TRAIN_DEFAULTS, **decode_config(config)}
+    return keep_ratio_curve(cfg, epochs, float(cfg["r_min"]))
+
+
 class Trainer:
     """Trains one configuration of one method on one prepared data set."""
 
@@ -84,11 +91,7 @@ class Trainer:
         self.epochs = int(cfg["epochs"])
         self.device = resolve_device(cfg["device"])
         self.amp = bool(cfg["amp"]) and self.device.type == "cuda"
-        self.keep_curve = (
-            keep_ratio_curve(cfg, self.epochs, float(cfg["r_min"]))
-            if self.method.uses_schedule
-            else np.ones(self.epochs)
-        )
+        self.keep_curve = keep_curve(cfg, self.epochs) if self.method.uses_schedule else np.ones(self.epochs)
         torch.manual_seed(int(cfg["seed"]))
         self.shuffle_gen = torch.Generator().manual_seed(int(cfg["seed"]) + 1)
         self._model_args = (cfg["model"] or default_model(data.input_shape), data.input_shape, data.num_classes)

@@ -183,8 +183,9 @@ def record(a: argparse.Namespace, spec: rec.RecordingSpec, argv: list[str]) -> d
     (out / PARTS).mkdir(parents=True, exist_ok=True)
     meta.update(commit=common.short_commit(), machine=common.machine_line(), versions=common.versions())
     noise_rates = {s: common.SETTINGS[s][1] for s in spec.settings}
-    todo = [j for j in rec.jobs(spec, noise_rates) if not (out / PARTS / f"{j.key}.parquet").exists()]
-    total = len(rec.jobs(spec, noise_rates))
+    every = rec.jobs(spec, noise_rates)
+    todo = [j for j in every if not (out / PARTS / f"{j.key}.parquet").exists()]
+    total = len(every)
     done0 = total - len(todo)
     if not a.quiet:
         print(f"recording {total} trainings in {out} ({done0} already there), {a.workers} workers", flush=True)

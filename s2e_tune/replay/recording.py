@@ -20,16 +20,16 @@ validation and the paper's ``val_labels: clean``.
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from noisylabels.data import DataSpec, prepare
+from noisylabels.data import DataSpec, PreparedData, prepare
 from noisylabels.spaces import SPACES, coteaching_default
 from results.schema import METRIC_COLUMNS
 
@@ -120,28 +120,31 @@ def jobs(spec: RecordingSpec, noise_rates: Mapping[str, float]) -> list[Job]:
     return out
 
 
-def data_spec(spec: RecordingSpec, noise: str, noise_rate: float, data_seed: int, val_labels: str) -> DataSpec:
+def data_spec(spec: RecordingSpec, noise: str, noise_rate: float, data_seed: int, data_dir: str | None) -> DataSpec:
     return DataSpec(
         dataset="mnist1d",
+        data_dir=data_dir,
         noise=noise,
         noise_rate=noise_rate,
         val_fraction=spec.val_fraction,
-        val_labels=val_labels,
+        val_labels="noisy",
         seed=data_seed,
         mnist1d_samples=spec.mnist1d_samples,
     )
 
 
+@lru_cache(maxsize=4)
+def _prepared(base: DataSpec) -> tuple[PreparedData, torch.Tensor]:
+    """The data of one (setting, data seed) and its clean validation labels, once per process."""
+    clean = prepare(replace(base, val_labels="clean")).y_val
+    return prepare(base), torch.as_tensor(clean, dtype=torch.long)
+
+
 def train(spec: RecordingSpec, job: Job, noise: str, noise_rate: float, data_dir: str | None = None) -> pd.DataFrame:
     """Train ``job`` for ``spec.epochs`` epochs on the CPU; one row per epoch (:data:`COLUMNS`)."""
-    from dataclasses import replace
-
     from trainables.engine import Trainer
 
-    base = data_spec(spec, noise, noise_rate, job.data_seed, "noisy")
-    base = replace(base, data_dir=data_dir)
-    data = prepare(base)
-    clean_y = torch.as_tensor(prepare(replace(base, val_labels="clean")).y_val, dtype=torch.long)
+    data, clean_y = _prepared(data_spec(spec, noise, noise_rate, job.data_seed, data_dir))
     config = {
         "method": "coteaching",
         "model": spec.model,
@@ -166,12 +169,3 @@ def train(spec: RecordingSpec, job: Job, noise: str, noise_rate: float, data_dir
     for k in KEY_COLUMNS + ("space", "config"):
         df[k] = getattr(job, k)
     return df[list(COLUMNS)]
-
-
-def curves(df: pd.DataFrame, column: str, epochs: int) -> Iterator[tuple[tuple, np.ndarray]]:
-    """Per recorded training (``KEY_COLUMNS``), ``column`` at epochs 1..``epochs`` (NaN-padded)."""
-    for key, g in df.groupby(list(KEY_COLUMNS), sort=True):
-        v = np.full(epochs, math.nan)
-        e = g["epoch"].to_numpy(int)
-        v[e - 1] = g[column].to_numpy(float)
-        yield key, v

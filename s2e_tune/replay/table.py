@@ -2,7 +2,7 @@
 (``s2e_tune.replay.recording``) instead of training.
 
 A query is a configuration of any space.  Its keep-ratio curve q = R(1..T)
-(``noisylabels.schedules.keep_ratio_curve``, the curve the Trainer would follow) is compared with
+(``trainables.engine.keep_curve``, the curve the Trainer follows) is compared with
 the recorded curves of the same setting and data seed by RMS distance over epochs.  The answer is
 
     m(q) + sqrt(1 - sum_i w_i^2) * e,
@@ -26,10 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from noisylabels.schedules import R_MIN, keep_ratio_curve
-from noisylabels.spaces import decode_config
 from results.schema import METRIC_COLUMNS
 from s2e_tune.replay.recording import KEY_COLUMNS
+from trainables.engine import keep_curve
 
 # the columns a replayed epoch carries, in the Trainer's names; OBJECTIVES maps an objective to
 # the recorded columns that play val_acc / val_loss
@@ -107,9 +106,8 @@ class ReplayTable:
 
 
 def query_curve(config: dict, epochs: int) -> np.ndarray:
-    """The keep-ratio curve R(1..epochs) a trial of ``config`` trains with."""
-    cfg = decode_config(config)
-    return keep_ratio_curve(cfg, epochs, float(cfg.get("r_min", R_MIN)))
+    """The keep-ratio curve R(1..epochs) a trial of ``config`` trains with (the Trainer's own rule)."""
+    return keep_curve(config, epochs)
 
 
 def draw_of(seed: int, q: np.ndarray) -> int:
