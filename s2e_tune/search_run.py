@@ -86,6 +86,22 @@ class EpochBudgetStopper(tune.Stopper):
         return self.used >= self.budget
 
 
+class NameUnstartedTrials(tune.Callback):
+    """Give every trial a directory name before Tune builds its ``ResultGrid``.
+
+    Tune names a trial's directory only when it schedules the trial's actor.  A search that stops
+    on its epoch budget (``EpochBudgetStopper.stop_all``) can end with a trial its scheduler has
+    just added and never scheduled (seen with Hyperband); ``tuner.fit()`` then fails after the
+    search has finished, in ``ResultGrid``, with "Should not access `trial_fs_path` without setting
+    `trial_dir_name`".  Naming those trials at the end of the experiment, as scheduling would have,
+    lets the fit return; the trial keeps its PENDING status and has no results."""
+
+    def on_experiment_end(self, trials, **info):
+        for trial in trials:
+            if not trial.storage.trial_dir_name:
+                trial.init_local_path()
+
+
 def trial_dirname(trial) -> str:
     return f"trial_{trial.trial_id}"
 
@@ -156,7 +172,7 @@ def run_search(
     resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.trial_gpus}
     trainable = tune.with_resources(tune.with_parameters(trainable, data=data), resources)
     total = plan.num_samples if plan.epoch_budget is None else cfg.trials
-    callbacks = [ParquetLogger(store, searcher, seed), *callbacks]
+    callbacks = [ParquetLogger(store, searcher, seed), NameUnstartedTrials(), *callbacks]
     experiment = store.root.rsplit("/", 1)[-1]
     wandb_cb = wandb_callback(
         cfg.wandb_mode, experiment, searcher, seed, tags=wandb_tags(cfg, searcher), local_dir=local_dir(store)
