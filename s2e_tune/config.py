@@ -23,6 +23,7 @@ from noisylabels.spaces import SPACES, get_space
 from searchers import registry
 from searchers.plan import SearchContext
 from searchers.registry import ALL
+from searchers.s2e_settings import S2ESettings
 from trainables.engine import TRAIN_DEFAULTS
 from trainables.methods import METHODS
 
@@ -67,7 +68,9 @@ class ExperimentConfig:
     resume: bool = False
     wandb: str = "auto"  # auto: online with an API key, else offline; or online | offline | off
     quiet: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)  # {"train": {...}}: keys of trainables.engine.TRAIN_DEFAULTS
+    # {"train": {...}}: keys of trainables.engine.TRAIN_DEFAULTS; {"s2e": {...}}: S2E's options
+    # (searchers.s2e_settings.S2ESettings, except those the run sets: K, seed, mode, rounds)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -148,6 +151,7 @@ class ExperimentConfig:
             epochs=self.epochs,
             noise_rate=self.noise_rate,
             samples_per_round=self.samples_per_round,
+            options={k: v for k, v in self.extra.items() if k in SEARCHER_OPTIONS},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,13 +209,21 @@ class ExperimentConfig:
         self.data_spec(self.seeds[0]).validate()
 
 
+# extra.<searcher>: the searchers whose algorithm takes options from the config file
+SEARCHER_OPTIONS = ("s2e",)
+S2E_RUN_KEYS = ("samples_per_round", "seed", "maximize", "rounds")  # set by the run, not by extra.s2e
+
+
 def _check_extra(extra: Any) -> None:
-    """``extra`` holds only ``train``: a mapping of training-loop settings the Trainer knows."""
+    """``extra`` holds ``train`` (training-loop settings the Trainer knows) and ``s2e`` (options of
+    :class:`searchers.s2e_settings.S2ESettings`)."""
     if not isinstance(extra, Mapping):
         raise UserError(f"extra must be a mapping such as {{train: {{jocor_lambda: 0.9}}}}, got {extra!r}")
     for key in extra:
-        if key != "train":
-            raise UserError(f"unknown key {key!r} under extra in the config file; only extra: {{train: {{...}}}}")
+        if key not in ("train", *SEARCHER_OPTIONS):
+            raise UserError(
+                f"unknown key {key!r} under extra in the config file; only extra: {{train: {{...}}, s2e: {{...}}}}"
+            )
     train = extra.get("train", {})
     if not isinstance(train, Mapping):
         raise UserError(f"extra.train must be a mapping of training settings, got {train!r}")
@@ -221,6 +233,21 @@ def _check_extra(extra: Any) -> None:
                 f"unknown training setting {key!r} under extra.train in the config file; "
                 f"valid: {', '.join(sorted(TRAIN_DEFAULTS))}"
             )
+    _check_s2e_options(extra.get("s2e", {}))
+
+
+def _check_s2e_options(options: Any) -> None:
+    if not isinstance(options, Mapping):
+        raise UserError(f"extra.s2e must be a mapping of S2E options such as {{surrogate: linear}}, got {options!r}")
+    valid = sorted(f for f in S2ESettings.__dataclass_fields__ if f not in S2E_RUN_KEYS)
+    for key in options:
+        if key not in valid:
+            hint = " (set by the run: use --samples-per-round / --seeds)" if key in S2E_RUN_KEYS else ""
+            raise UserError(f"unknown S2E option {key!r} under extra.s2e{hint}; valid: {', '.join(valid)}")
+    try:
+        S2ESettings(**options)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"extra.s2e: {exc}") from None
 
 
 def _positive_int(name: str, value: Any, flag: str | None = None) -> None:

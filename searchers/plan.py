@@ -11,7 +11,7 @@ Plain data: importing this module imports no Ray.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from noisylabels.spaces import Space
@@ -28,6 +28,9 @@ class SearchContext:
     epochs: int  # epochs of a full-length trial
     noise_rate: float
     samples_per_round: int | None = None  # S2E's K
+    # per searcher name, options of its algorithm (``{"s2e": {"surrogate": "linear"}}``: keys of
+    # ``searchers.s2e_settings.S2ESettings``); the config file's ``extra.<searcher>``
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def budget_epochs(self) -> int:

@@ -79,7 +79,7 @@ class SearcherSpec:
 def _s2e(ctx: SearchContext) -> tuple[Any, Any]:
     from searchers.s2e_search import S2ESearcher
 
-    return S2ESearcher(samples_per_round=ctx.samples_per_round, seed=ctx.seed), None
+    return S2ESearcher(samples_per_round=ctx.samples_per_round, seed=ctx.seed, **ctx.options.get("s2e", {})), None
 
 
 def _s2e_history(state: Mapping[str, Any], fixed: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -47,8 +47,11 @@ from searchers.s2e_maths import (
     estimate_gradient,
     estimate_hessian,
     importance_weights,
+    mixture_weights,
     newton_direction,
     param_moments,
+    sample_weights,
+    sanitize_values,
     trust_region_update,
     weighted_utilities,
 )
@@ -63,12 +66,14 @@ from searchers.s2e_state import (
     jsonable_rng_state,
     rng_from_state,
 )
+from searchers.s2e_surrogate import fit_surrogate
 
 __all__ = ["S2E", "STATE_VERSION"]
 
 #: Version of :meth:`S2E.get_state`.  1: ``settings`` without ``kl_per_param``
-#: (``max_kl`` always resolved); 2: ``settings`` is ``S2ESettings.to_dict()``.
-STATE_VERSION = 2
+#: (``max_kl`` always resolved); 2: ``settings`` is ``S2ESettings.to_dict()``; 3: also the
+#: archive of every evaluated sample (``archive_x``, ``archive_cost``) the surrogate is fitted to.
+STATE_VERSION = 3
 
 
 def _check_params(params: Sequence[Param]) -> tuple[Param, ...]:
@@ -129,7 +134,8 @@ class S2E:
         #: The options of this search, ``max_kl`` resolved for ``dim`` (:meth:`S2ESettings.resolved`).
         self.settings = settings.resolved(len(self.params))
         self._rng = np.random.default_rng(self.settings.seed)
-        self._dist = ProductBeta.uniform(self.dim)
+        c = self.settings.init_concentration  # 1: uniform (Algorithm 2, step 1)
+        self._dist = ProductBeta(np.full(self.dim, c), np.full(self.dim, c))
         self._round = 0  # index of the round in progress (0-based)
         self._x: np.ndarray | None = None  # (K, d) unit samples of the round
         self._tokens: list[Hashable | None] = []
@@ -141,6 +147,8 @@ class S2E:
         self._best_config: dict[str, float] | None = None
         self._hess_w: np.ndarray | None = None  # pooled whitened Hessian
         self._buffer: list[dict[str, Any]] = []  # recent rounds for sample reuse
+        self._archive_x: list[list[float]] = []  # every evaluated unit sample (for the surrogate)
+        self._archive_cost: list[float] = []  # and its cost (minimised sign; NaN = failed)
 
     # ------------------------------------------------------------ properties
     @property
@@ -302,18 +310,29 @@ class S2E:
         # importance-weighted towards the current theta
         self._buffer.append({"a": dist.a.tolist(), "b": dist.b.tolist(), "x": self._x, "cost": cost})
         self._buffer = self._buffer[-(s.reuse_rounds + 1) :]
+        self._archive_x.extend(self._x.tolist())
+        self._archive_cost.extend(cost.tolist())
         xs = np.concatenate([r["x"] for r in self._buffer])
         costs = np.concatenate([r["cost"] for r in self._buffer])
         weights = None
         if len(self._buffer) > 1:
             drawn_from = [(ProductBeta(np.array(r["a"]), np.array(r["b"])), r["x"]) for r in self._buffer]
-            weights = importance_weights(dist, drawn_from)
-        f = weighted_utilities(costs, s.utility, weights)
+            weigh = mixture_weights if s.reuse_weights == "mixture" else importance_weights
+            weights = weigh(dist, drawn_from)
         scores = dist.score(xs)
+        model_grad = model_hess = None
+        if s.surrogate == "none":
+            f = weighted_utilities(costs, s.utility, weights)
+        else:
+            f, model_grad, model_hess = self._control_variate(dist, xs, costs, weights)
         grad = estimate_gradient(scores, f, weights)
+        if model_grad is not None:
+            grad = grad + model_grad
         fisher = dist.fisher()
         if s.step == "newton":
             hess = estimate_hessian(scores, -fisher, f, s.hessian, weights)
+            if model_hess is not None:
+                hess = hess + model_hess
             direction, self._hess_w = damped_newton_step(
                 grad, hess, fisher, eig_floor=s.eig_floor, past_hess_w=self._hess_w, hessian_memory=s.hessian_memory
             )
@@ -347,6 +366,24 @@ class S2E:
         self._tokens = []
         self._values = []
 
+    def _control_variate(
+        self, dist: ProductBeta, xs: np.ndarray, costs: np.ndarray, weights: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The surrogate control variate (:mod:`searchers.s2e_surrogate`): costs standardised
+        over every evaluated point, a ridge surrogate ``g`` fitted to all of them, and the
+        baseline-subtracted residuals ``f - g`` of the pooled samples ``xs``, with the exact
+        gradient and Hessian of ``E_{p_theta}[g]``: ``(residuals, grad E[g], hess E[g])``."""
+        s = self.settings
+        all_cost = sanitize_values(self._archive_cost)
+        mean, sd = float(all_cost.mean()), float(all_cost.std())
+        sd = sd if sd > 0 else 1.0
+        surrogate = fit_surrogate(np.array(self._archive_x), (all_cost - mean) / sd, s.surrogate, s.surrogate_ridge)
+        pooled = np.where(np.isfinite(costs), costs, float(all_cost.max()))
+        resid = (pooled - mean) / sd - surrogate.predict(xs)
+        resid = resid - (sample_weights(resid.shape[0], weights) * resid).sum()  # baseline
+        grad, hess = surrogate.expectation_derivatives(dist)
+        return resid, grad, hess
+
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, Any]:
         """Everything needed to continue identically; JSON-serialisable
@@ -366,6 +403,8 @@ class S2E:
             "last_token": self._last_token,
             "hess_w": None if self._hess_w is None else self._hess_w.tolist(),
             "buffer": encode_buffer(self._buffer),
+            "archive_x": list(self._archive_x),
+            "archive_cost": [encode_float(v) for v in self._archive_cost],
             "rng": jsonable_rng_state(self._rng.bit_generator.state),
             "best_value": encode_float(self._best_value),
             "best_config": self._best_config,
@@ -373,8 +412,8 @@ class S2E:
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
-        """Restore from :meth:`get_state` (also after a JSON round trip; versions 1 and 2)."""
-        if state.get("version") not in (1, STATE_VERSION):
+        """Restore from :meth:`get_state` (also after a JSON round trip; versions 1 to 3)."""
+        if state.get("version") not in (1, 2, STATE_VERSION):
             raise ValueError(f"unsupported S2E state version {state.get('version')!r}")
         params = tuple(Param.from_dict(p) for p in state["params"])
         if params != self.params:
@@ -388,6 +427,9 @@ class S2E:
         self._next_token = int(state["next_token"])
         self._hess_w = None if state["hess_w"] is None else np.array(state["hess_w"], dtype=float)
         self._buffer = decode_buffer(state["buffer"])
+        # versions 1-2 kept no archive: the surrogate then starts from the next round's samples
+        self._archive_x = [list(map(float, x)) for x in state.get("archive_x", [])]
+        self._archive_cost = [decode_float(v) for v in state.get("archive_cost", [])]
         self._last_token = state["last_token"]
         self._rng = rng_from_state(state["rng"])
         self._best_value = decode_float(state["best_value"])

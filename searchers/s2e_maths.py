@@ -69,6 +69,7 @@ __all__ = [
     "estimate_hessian",
     "fisher_inv_sqrt",
     "importance_weights",
+    "mixture_weights",
     "newton_direction",
     "param_moments",
     "sample_weights",
@@ -81,6 +82,7 @@ __all__ = [
 
 UTILITIES = ("rank", "weighted", "standardize", "raw")
 STEPS = ("newton", "natural", "gradient")
+REUSE_WEIGHTS = ("ratio", "mixture")
 HESSIANS = ("full", "block")
 
 
@@ -181,6 +183,23 @@ def importance_weights(dist: ProductBeta, drawn_from: Sequence[tuple[ProductBeta
     weights = np.exp(log_w - log_w.max())
     weights /= weights.sum()
     return weights
+
+
+def mixture_weights(dist: ProductBeta, drawn_from: Sequence[tuple[ProductBeta, np.ndarray]]) -> np.ndarray:
+    """Self-normalised *mixture* (balance-heuristic) weights ``p_theta(x) / (sum_m n_m q_m(x) / n)``
+    of samples drawn from the earlier distributions ``q_m`` (``n_m`` samples each), for reusing them
+    under ``dist``.  Unlike the per-round ratios of :func:`importance_weights`, each sample is
+    weighed against the whole mixture it could have come from, so a sample that the latest step
+    moved towards is not up-weighted by that step alone; the weights stay bounded by ``n / n_m``
+    times the ratio to the nearest ``q_m``."""
+    xs = np.concatenate([x for _, x in drawn_from])
+    n = xs.shape[0]
+    log_parts = np.stack([np.log(x.shape[0] / n) + q.log_density(xs) for q, x in drawn_from])
+    top = log_parts.max(axis=0)
+    log_mix = top + np.log(np.exp(log_parts - top).sum(axis=0))
+    log_w = dist.log_density(xs) - log_mix
+    weights = np.exp(log_w - log_w.max())
+    return weights / weights.sum()
 
 
 def weighted_utilities(costs: Sequence[float], kind: str, weights: np.ndarray | None = None) -> np.ndarray:

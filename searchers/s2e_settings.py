@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from searchers.s2e_maths import HESSIANS, STEPS, UTILITIES
+from searchers.s2e_maths import HESSIANS, REUSE_WEIGHTS, STEPS, UTILITIES
+from searchers.s2e_surrogate import SURROGATES
 
 __all__ = ["S2ESettings"]
 
@@ -61,6 +62,18 @@ class S2ESettings:
         fill_trust_region: follow the Newton direction to the trust-region
             boundary instead of taking Newton's own length.
         reuse_rounds: earlier rounds whose samples are reused (int >= 0).
+        reuse_weights: how reused samples are weighted, one of ``REUSE_WEIGHTS``:
+            ``"ratio"`` (``p_theta / p_theta_then``, :func:`searchers.s2e_maths.importance_weights`)
+            or ``"mixture"`` (``p_theta`` over the mixture of the rounds' distributions,
+            :func:`searchers.s2e_maths.mixture_weights`).
+        surrogate: control variate for the gradient and Hessian, one of ``SURROGATES``
+            (:mod:`searchers.s2e_surrogate`): ``"none"`` (the plain estimator on
+            ``utility``), ``"linear"`` or ``"quadratic"`` (a ridge surrogate on every evaluated
+            point; the values are then standardised over all of them, ``utility`` unused).
+        surrogate_ridge: ridge penalty of the surrogate (> 0).
+        init_concentration: the first distribution, ``theta^1 = c`` for every ``a`` and ``b``:
+            ``Beta(c, c)`` on each parameter, centred on its range (``1``: uniform, Algorithm 2,
+            step 1; ``c`` in ``[1, theta_max]``).
         max_kl: the trust region ``KL(p_old || p_new) <= max_kl`` (> 0), or
             ``None`` for ``kl_per_param * d`` (see :meth:`resolved`).
         theta_max: upper bound of every Beta parameter (> 1).
@@ -82,6 +95,10 @@ class S2ESettings:
     kl_per_param: float = 0.1
     fill_trust_region: bool = True
     reuse_rounds: int = 2
+    reuse_weights: str = "ratio"
+    surrogate: str = "none"
+    surrogate_ridge: float = 1.0
+    init_concentration: float = 1.0
     max_kl: float | None = None
     theta_max: float = 1e3
     eps: float = 1e-7
@@ -118,6 +135,9 @@ class S2ESettings:
         choice("utility", UTILITIES)
         choice("step", STEPS)
         choice("hessian", HESSIANS)
+        choice("reuse_weights", REUSE_WEIGHTS)
+        choice("surrogate", SURROGATES)
+        real("surrogate_ridge", "> 0", lambda v: v > 0.0)
         real("eig_floor", "in (0, 1]", lambda v: 0.0 < v <= 1.0)
         real("hessian_memory", "in [0, 1)", lambda v: 0.0 <= v < 1.0)
         real("kl_per_param", "> 0", lambda v: v > 0.0)
@@ -127,6 +147,7 @@ class S2ESettings:
         if self.max_kl is not None:
             real("max_kl", "None or > 0", lambda v: v > 0.0)
         real("theta_max", "> 1", lambda v: v > 1.0)
+        real("init_concentration", f"in [1, theta_max = {self.theta_max}]", lambda v: 1.0 <= v <= self.theta_max)
         real("eps", "in (0, 0.5)", lambda v: 0.0 < v < 0.5)
 
     def resolved(self, dim: int) -> S2ESettings:

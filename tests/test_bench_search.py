@@ -256,6 +256,14 @@ def test_a_rerun_may_change_only_the_keys_its_searchers_read(tmp_path):
     with pytest.raises(UserError, match="samples_per_round=2"):
         launch.check_same_budget(cfg, old, tmp_path, rerun=("random",))
     launch.check_same_budget(cfg, old, tmp_path, rerun=("s2e",))  # S2E's K: S2E's results are redone
+    # S2E's options (extra.s2e) likewise: another S2E variant redoes S2E's searches only
+    variant = search.parse_args(["--quick", "--storage", str(tmp_path), "--s2e-options", '{"surrogate": "linear"}'])
+    vcfg = launch.setting_config(variant, "sym-50")
+    assert vcfg.extra == {"s2e": {"surrogate": "linear"}}
+    plain = {"config": {**cfg.to_dict(), "samples_per_round": 2}}
+    with pytest.raises(UserError, match="extra"):
+        launch.check_same_budget(vcfg, plain, tmp_path)
+    launch.check_same_budget(vcfg, {"config": {**cfg.to_dict(), "samples_per_round": 3}}, tmp_path, rerun=("s2e",))
     old["config"]["epochs"] = 99
     with pytest.raises(UserError, match="epochs=99"):
         launch.check_same_budget(cfg, old, tmp_path, rerun=("s2e",))
@@ -295,6 +303,10 @@ def test_registered_and_defaults():
         ["--backend", "simulated"],
         ["--workers", "0"],
         ["--model", "resnet"],
+        ["--s2e-options", "{surrogate: linear"],
+        ["--s2e-options", "[1, 2]"],
+        ["--s2e-options", '{"surogate": "linear"}'],
+        ["--s2e-options", '{"surrogate": "cubic"}'],
     ],
 )
 def test_bad_flags_stop_with_one_line(argv, tmp_path, capsys):

@@ -361,14 +361,17 @@ def test_maximize_moves_towards_the_maximum() -> None:
     assert opt.moments()["var"]["x0"] < 1 / 12 / 4
 
 
-def test_state_round_trip_mid_round_gives_identical_asks() -> None:
+@pytest.mark.parametrize(
+    "options", [{}, {"surrogate": "quadratic", "reuse_weights": "mixture"}], ids=["default", "surrogate"]
+)
+def test_state_round_trip_mid_round_gives_identical_asks(options: dict) -> None:
     params = [FloatParam("x", 0.0, 1.0), FloatParam("lr", 1e-4, 1.0, log=True), FloatParam("z", -3.0, 3.0)]
     c = {"x": 0.3, "lr": 1e-2, "z": 1.0}
 
     def f(cfg: dict[str, float]) -> float:
         return (cfg["x"] - c["x"]) ** 2 + (math.log10(cfg["lr"]) + 2) ** 2 + (cfg["z"] - c["z"]) ** 2
 
-    ref = S2E(params, samples_per_round=4, seed=11)
+    ref = S2E(params, samples_per_round=4, seed=11, **options)
     # two full rounds, then half a round with one value outstanding and a NaN
     for _ in range(8):
         cfg = ref.ask()
@@ -381,6 +384,7 @@ def test_state_round_trip_mid_round_gives_identical_asks() -> None:
     restored = S2E.from_state(state)
     other = S2E(params, samples_per_round=4, seed=999)
     other.set_state(state)
+    assert other.settings == ref.settings
     assert restored.pending == ref.pending == ["a", "c"]
     for obj in (ref, restored, other):
         obj.tell("a", 1.0)
@@ -469,7 +473,7 @@ def test_version_1_state_restores_and_continues_identically() -> None:
     assert old.theta.tolist() == ref.theta.tolist()
     assert json.dumps(old.history) == json.dumps(ref.history)
     with pytest.raises(ValueError, match="version"):
-        S2E.from_state({**v1, "version": 3})
+        S2E.from_state({**v1, "version": 99})
 
 
 # ------------------------------------------------------- synthetic benchmark

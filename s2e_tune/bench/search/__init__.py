@@ -43,6 +43,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -104,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", choices=MODELS, help=f"network [{d.model}]")
     p.add_argument("--space", default="s2e", help="R(t) search space [s2e]")
+    p.add_argument(
+        "--s2e-options",
+        metavar="JSON",
+        help="S2E's options as a JSON object, e.g. '{\"surrogate\": \"linear\"}' (the run command's extra.s2e; "
+        "keys of searchers.s2e_settings.S2ESettings) [S2E's defaults]",
+    )
     p.add_argument("--data-dir", default=None, help="where MNIST-1D is cached [~/.cache/s2e-tune/data]")
     p.add_argument(
         "--storage",
@@ -185,6 +192,15 @@ def parse_args(argv: Sequence[str] | None) -> BenchArgs:
         model=pick("model"),
         backend=pick("backend"),
     )
+    s2e_options = {}
+    if a.s2e_options:
+        try:
+            s2e_options = json.loads(a.s2e_options)
+        except ValueError:
+            s2e_options = None
+        if not isinstance(s2e_options, dict):
+            example = '{"surrogate": "linear"}'
+            raise UserError(f"--s2e-options must be a JSON object such as '{example}', got {a.s2e_options!r}")
     workers = a.workers if a.workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
@@ -207,6 +223,7 @@ def parse_args(argv: Sequence[str] | None) -> BenchArgs:
         summary_json=a.summary_json,
         table=a.table,
         workers=workers,
+        s2e_options=s2e_options,
     )
 
 

@@ -38,9 +38,10 @@ BUDGET_KEYS = (
     "model",
     "batch_size",
     "lr",
+    "extra",
 )
 # budget keys that only one searcher reads: a --rerun of that searcher may change them
-SEARCHER_KEYS = {"samples_per_round": "s2e"}
+SEARCHER_KEYS = {"samples_per_round": "s2e", "extra": "s2e"}  # the benchmark's extra is only extra.s2e
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class BenchArgs:
     summary_json: str | None = None
     table: str | None = None  # the recording the replay backend reads (None: the one that ships)
     workers: int = 1  # replay: searches replayed in parallel
+    s2e_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # the run command's extra.s2e
 
     @property
     def root(self) -> Path:

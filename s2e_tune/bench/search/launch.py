@@ -59,6 +59,7 @@ def setting_config(args: BenchArgs, setting: str, resume: bool = False) -> Exper
         resume=resume,
         wandb=args.wandb,
         quiet=args.quiet,
+        extra={"s2e": dict(args.s2e_options)} if args.s2e_options else {},
     )
 
 
@@ -86,10 +87,13 @@ def check_same_budget(
         if SEARCHER_KEYS.get(key) in rerun:
             continue
         if key in old and old[key] != new[key]:
-            flag = "--" + key.replace("_", "-")
+            if key == "extra":  # the benchmark's extra is S2E's options alone
+                hint = f"--s2e-options '{json.dumps((old[key] or {}).get('s2e', {}))}', or --rerun s2e"
+            else:
+                hint = f"{'--' + key.replace('_', '-')} {old[key]}"
             raise UserError(
                 f"results at {where} were made with {key}={old[key]!r}, not {new[key]!r}; "
-                f"pass the same flags as the first run (e.g. {flag} {old[key]}) or another --storage"
+                f"pass the same flags as the first run (e.g. {hint}) or another --storage"
             )
 
 
