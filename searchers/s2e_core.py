@@ -2,7 +2,7 @@
 
 Implements Algorithm 2 of the seed slides ("Derive a Search Algorithm")::
 
-    1  theta^1 = 1                       (uniform product-Beta)
+    1  theta^1 = 1                       (uniform product-Beta; init_concentration)
     2  for m = 1..M:
     3-6    draw K x ~ p_theta^m, evaluate f(x)
     7      estimate grad J and grad^2 J from the K pairs   (Proposition 1)
@@ -12,14 +12,14 @@ with ``J(theta) = E_{x ~ p_theta}[f(x)]`` minimised (maximisation negates f).
 One round: ``ask`` hands out K samples of ``p_theta``, ``tell`` collects their
 values, and the K-th value triggers the update (:meth:`S2E._update`):
 
-* *sample reuse*: the samples of the last ``reuse_rounds`` rounds join the
-  current K, with self-normalised importance weights
-  ``p_theta(x) / p_theta_then(x)`` (the trust region keeps them tame); the
-  utilities are ranks over the pooled samples with a weighted baseline.  With
-  ``reuse_rounds=0`` this is exactly the per-round estimator;
-* the gradient and the full Hessian of Proposition 1 are estimated from them,
-  the damped, curvature-pooled Newton direction is taken to the KL trust
-  region, and theta is projected to ``[1, theta_max]``.
+* *sample reuse*: the samples of the last ``reuse_rounds`` rounds join the current K, with
+  self-normalised importance weights (``reuse_weights``: per-round ratios or the mixture); the
+  utilities are ranks over the pooled samples with a weighted baseline, or, with a ``surrogate``,
+  residuals of a ridge model fitted to every evaluated point (a control variate,
+  :mod:`searchers.s2e_surrogate`);
+* the gradient and the full Hessian of Proposition 1 are estimated from them, the damped,
+  curvature-pooled Newton direction is taken to the KL trust region, and theta is projected to
+  ``[1, theta_max]``.
 
 The equations, and why each departs from the authors' reference code (utility
 transform, curvature pooling, damping, trust region), are in
@@ -34,6 +34,7 @@ Pure numpy/scipy: no ray, no torch (the Ray adapter is :mod:`searchers.s2e_searc
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
@@ -46,12 +47,9 @@ from searchers.s2e_maths import (
     damped_newton_step,
     estimate_gradient,
     estimate_hessian,
-    importance_weights,
-    mixture_weights,
     newton_direction,
     param_moments,
-    sample_weights,
-    sanitize_values,
+    pooled_weights,
     trust_region_update,
     weighted_utilities,
 )
@@ -66,7 +64,7 @@ from searchers.s2e_state import (
     jsonable_rng_state,
     rng_from_state,
 )
-from searchers.s2e_surrogate import fit_surrogate
+from searchers.s2e_surrogate import control_variate
 
 __all__ = ["S2E", "STATE_VERSION"]
 
@@ -216,19 +214,7 @@ class S2E:
         ``a``/``b`` used to sample it, per-parameter ``mean``/``var`` (own
         units, see :func:`param_moments`), the K ``configs`` and ``values`` (as
         told), ``best_value``/``best_config`` so far and the ``kl`` of the step."""
-        return [
-            {
-                **rec,
-                "a": list(rec["a"]),
-                "b": list(rec["b"]),
-                "mean": dict(rec["mean"]),
-                "var": dict(rec["var"]),
-                "values": list(rec["values"]),
-                "configs": [dict(c) for c in rec["configs"]],
-                "best_config": None if rec["best_config"] is None else dict(rec["best_config"]),
-            }
-            for rec in self._history
-        ]
+        return copy.deepcopy(self._history)  # plain Python data: lists, dicts, floats
 
     def moments(self) -> dict[str, dict[str, float]]:
         """Current mean and variance of each hyperparameter in its own units."""
@@ -314,17 +300,15 @@ class S2E:
         self._archive_cost.extend(cost.tolist())
         xs = np.concatenate([r["x"] for r in self._buffer])
         costs = np.concatenate([r["cost"] for r in self._buffer])
-        weights = None
-        if len(self._buffer) > 1:
-            drawn_from = [(ProductBeta(np.array(r["a"]), np.array(r["b"])), r["x"]) for r in self._buffer]
-            weigh = mixture_weights if s.reuse_weights == "mixture" else importance_weights
-            weights = weigh(dist, drawn_from)
+        weights = pooled_weights(dist, self._buffer, s.reuse_weights)
         scores = dist.score(xs)
         model_grad = model_hess = None
         if s.surrogate == "none":
             f = weighted_utilities(costs, s.utility, weights)
         else:
-            f, model_grad, model_hess = self._control_variate(dist, xs, costs, weights)
+            f, model_grad, model_hess = control_variate(
+                dist, self._archive_x, self._archive_cost, xs, costs, weights, s.surrogate, s.surrogate_ridge
+            )
         grad = estimate_gradient(scores, f, weights)
         if model_grad is not None:
             grad = grad + model_grad
@@ -365,24 +349,6 @@ class S2E:
         self._x = None
         self._tokens = []
         self._values = []
-
-    def _control_variate(
-        self, dist: ProductBeta, xs: np.ndarray, costs: np.ndarray, weights: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The surrogate control variate (:mod:`searchers.s2e_surrogate`): costs standardised
-        over every evaluated point, a ridge surrogate ``g`` fitted to all of them, and the
-        baseline-subtracted residuals ``f - g`` of the pooled samples ``xs``, with the exact
-        gradient and Hessian of ``E_{p_theta}[g]``: ``(residuals, grad E[g], hess E[g])``."""
-        s = self.settings
-        all_cost = sanitize_values(self._archive_cost)
-        mean, sd = float(all_cost.mean()), float(all_cost.std())
-        sd = sd if sd > 0 else 1.0
-        surrogate = fit_surrogate(np.array(self._archive_x), (all_cost - mean) / sd, s.surrogate, s.surrogate_ridge)
-        pooled = np.where(np.isfinite(costs), costs, float(all_cost.max()))
-        resid = (pooled - mean) / sd - surrogate.predict(xs)
-        resid = resid - (sample_weights(resid.shape[0], weights) * resid).sum()  # baseline
-        grad, hess = surrogate.expectation_derivatives(dist)
-        return resid, grad, hess
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, Any]:

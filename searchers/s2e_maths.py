@@ -52,7 +52,7 @@ assembles these into the search is described there.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy import stats
@@ -72,6 +72,7 @@ __all__ = [
     "mixture_weights",
     "newton_direction",
     "param_moments",
+    "pooled_weights",
     "sample_weights",
     "sanitize_values",
     "trust_region_update",
@@ -200,6 +201,17 @@ def mixture_weights(dist: ProductBeta, drawn_from: Sequence[tuple[ProductBeta, n
     log_w = dist.log_density(xs) - log_mix
     weights = np.exp(log_w - log_w.max())
     return weights / weights.sum()
+
+
+def pooled_weights(dist: ProductBeta, rounds: Sequence[Mapping], rule: str) -> np.ndarray | None:
+    """The reuse weights of the pooled samples of ``rounds`` (each ``{"a", "b", "x"}``: the
+    distribution it was drawn from and its samples) under ``dist``: ``rule`` ``"ratio"``
+    (:func:`importance_weights`) or ``"mixture"`` (:func:`mixture_weights`); ``None`` (uniform)
+    for a single round."""
+    if len(rounds) <= 1:
+        return None
+    drawn_from = [(ProductBeta(np.array(r["a"]), np.array(r["b"])), r["x"]) for r in rounds]
+    return (mixture_weights if rule == "mixture" else importance_weights)(dist, drawn_from)
 
 
 def weighted_utilities(costs: Sequence[float], kind: str, weights: np.ndarray | None = None) -> np.ndarray:

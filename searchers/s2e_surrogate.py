@@ -26,13 +26,15 @@ Pure numpy: no ray, no torch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from searchers.beta import ProductBeta
+from searchers.s2e_maths import sample_weights, sanitize_values
 
-__all__ = ["SURROGATES", "Surrogate", "fit_surrogate"]
+__all__ = ["SURROGATES", "Surrogate", "control_variate", "fit_surrogate"]
 
 SURROGATES = ("none", "linear", "quadratic")
 _LIN_SCALE = np.sqrt(12.0)  # 1 / sd of x - 1/2 under U(0, 1)
@@ -110,3 +112,30 @@ def fit_surrogate(x: np.ndarray, f: np.ndarray, kind: str, ridge: float) -> Surr
     lin = beta[:d] * _LIN_SCALE
     quad = beta[d:] * _QUAD_SCALE if kind == "quadratic" else np.zeros(d)
     return Surrogate(intercept, lin, quad)
+
+
+def control_variate(
+    dist: ProductBeta,
+    archive_x: Sequence[Sequence[float]],
+    archive_cost: Sequence[float],
+    xs: np.ndarray,
+    costs: np.ndarray,
+    weights: np.ndarray | None,
+    kind: str,
+    ridge: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One round's control variate: the costs standardised over every evaluated point
+    (``archive_x``, ``archive_cost``; failed ones count as the worst), a ``kind`` surrogate ``g``
+    fitted to all of them (:func:`fit_surrogate`), and for the pooled samples ``xs`` (with their
+    ``costs`` and reuse ``weights``) the baseline-subtracted residuals ``f - g``, which go through
+    Proposition 1's estimators, with the exact gradient and Hessian of ``E_{p_theta}[g]`` to add
+    to them: ``(residuals, grad E[g], hess E[g])``."""
+    all_cost = sanitize_values(archive_cost)
+    mean, sd = float(all_cost.mean()), float(all_cost.std())
+    sd = sd if sd > 0 else 1.0
+    surrogate = fit_surrogate(np.asarray(archive_x, dtype=float), (all_cost - mean) / sd, kind, ridge)
+    pooled = np.where(np.isfinite(costs), costs, float(all_cost.max()))
+    resid = (pooled - mean) / sd - surrogate.predict(xs)
+    resid = resid - (sample_weights(resid.shape[0], weights) * resid).sum()  # the baseline
+    grad, hess = surrogate.expectation_derivatives(dist)
+    return resid, grad, hess
