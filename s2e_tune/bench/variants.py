@@ -1,0 +1,178 @@
+"""``python -m s2e_tune.bench variants``: S2E variants against the peers of a replayed search
+benchmark, every variant ever tried kept with what it changed.
+
+Each variant is S2E with some of its options (``searchers.s2e_settings.S2ESettings``) changed.  It
+is measured by ``bench search --backend replay --rerun s2e --s2e-options ...`` on a copy of a
+finished replay benchmark (``--peers DIR``, made by ``bench search --backend replay --storage DIR``),
+so its numbers (paired difference to random, normalised score, mean rank, budget to match random)
+are computed by the same code, against the same peer searches, as the benchmark's own.  The copy
+links the peers' Parquet files (no copy of their data) and rewrites only what the rerun changes.
+
+Results go to ``--out DIR``: one directory per variant (its ``summary.json`` marks it done; a
+finished variant is not run again) and ``variants.md``, the table of every variant measured so far.
+Decide on one set of seeds (e.g. ``--seeds 0-49``) and report the chosen variant on another
+(``bench search --seeds 100-149``): the table says which seeds it was measured on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from noisylabels.errors import UserError, run_cli
+from results.stats import DASH
+from s2e_tune.bench import common
+
+# name -> (S2E options, what changed); in the order they were tried.  Keep every one: the table in
+# BENCHMARKS.md lists the variants that did not help beside the one that did.
+VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
+    "v0-before": (
+        {"init_concentration": 1.0, "surrogate": "none", "reuse_weights": "ratio"},
+        "S2E as before this work: uniform start, rank utilities, per-round ratio weights",
+    ),
+    "v1-linear": ({"init_concentration": 1.0, "surrogate": "linear"}, "linear ridge surrogate as control variate"),
+    "v2-quadratic": (
+        {"init_concentration": 1.0, "surrogate": "quadratic"},
+        "separable quadratic ridge surrogate as control variate",
+    ),
+    "v3-mixture": ({"init_concentration": 1.0, "reuse_weights": "mixture"}, "mixture weights for reused samples"),
+    "v4-centre": ({"init_concentration": 4.0}, "first distribution Beta(4, 4): CMA-ES's sigma0 = range / 6"),
+    "v5-centre-linear": ({"init_concentration": 4.0, "surrogate": "linear"}, "v4 + linear surrogate"),
+    "v6-centre-quadratic": ({"init_concentration": 4.0, "surrogate": "quadratic"}, "v4 + quadratic surrogate"),
+}
+SETTINGS = (*common.ALL_SETTINGS, "pair-45-clean")  # the protocol's four (bench search's FULL)
+SUMMARY = "summary.json"
+TABLE = "variants.md"
+
+
+def copy_peers(peers: Path, dest: Path) -> None:
+    """``peers`` copied to ``dest``: Parquet files hard-linked (never rewritten in place: the
+    results layer writes a new file and renames it), everything else copied."""
+
+    def link_or_copy(src: str, dst: str) -> str:
+        if src.endswith(".parquet"):
+            try:
+                os.link(src, dst)
+                return dst
+            except OSError:
+                pass
+        return shutil.copy2(src, dst)
+
+    shutil.copytree(peers, dest, copy_function=link_or_copy)
+
+
+def run_variant(name: str, options: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Replay S2E with ``options`` against the peers; returns the summary JSON."""
+    from s2e_tune.bench.search import main as search_main
+
+    out = Path(args.out) / name
+    summary = out / SUMMARY
+    if summary.exists():
+        return json.loads(summary.read_text())
+    if out.exists():
+        shutil.rmtree(out)  # an interrupted variant: start it again
+    copy_peers(Path(args.peers), out)
+    argv = [
+        *peer_flags(out), "--backend", "replay", "--seeds", args.seeds, "--settings", ",".join(args.settings),
+        "--storage", str(out), "--rerun", "s2e", "--s2e-options", json.dumps(options),
+        "--summary-json", str(out / "summary.tmp.json"), "--quiet", "--workers", str(args.workers),
+    ]  # fmt: skip
+    if search_main(argv) != 0:
+        raise UserError(f"variant {name}: bench search failed (see above)")
+    os.replace(out / "summary.tmp.json", summary)
+    return json.loads(summary.read_text())
+
+
+def peer_flags(storage: Path) -> list[str]:
+    """The ``bench search`` flags the peer benchmark was made with (its first manifest's config):
+    searchers, space and budget, so the variant's rerun passes the same-budget check."""
+    for manifest in sorted(storage.glob("*/manifest.json")):
+        c = json.loads(manifest.read_text())["config"]
+        return [
+            "--searchers", ",".join(c["searchers"]), "--space", c["space"], "--trials", str(c["trials"]),
+            "--epochs", str(c["epochs"]), "--samples-per-round", str(c["samples_per_round"]),
+            "--mnist1d-samples", str(c["mnist1d_samples"]), "--val-fraction", str(c["val_fraction"]),
+            "--model", str(c["model"]),
+        ]  # fmt: skip
+    raise UserError(f"no replay benchmark at {storage}; make one with python -m s2e_tune.bench search --backend replay")
+
+
+def space_of(storage: Path) -> str:
+    flags = peer_flags(storage)
+    return flags[flags.index("--space") + 1]
+
+
+def cell(js: dict[str, Any], setting: str) -> str:
+    rows = js["settings"].get(setting, {})
+    me = rows.get("s2e")
+    if not me:
+        return DASH
+    peers = [r["normalized_score_mean"] for s, r in rows.items() if s != "s2e"]
+    peers = [p for p in peers if p is not None]
+    best_peer = min(peers) if peers else None
+
+    def num(v: float | None, spec: str) -> str:
+        return DASH if v is None else format(v, spec)
+
+    return (
+        f"{num(me['diff_vs_random_mean'], '+.4f')} ± {num(me['diff_vs_random_se'], '.4f')}; "
+        f"score {num(me['normalized_score_mean'], '.2f')} (best peer {num(best_peer, '.2f')}); "
+        f"rank {num(me['mean_rank'], '.2f')}; match {common.fmt_fraction(me['budget_fraction_to_random_final'])}"
+    )
+
+
+def table(results: dict[str, dict[str, Any]], settings: Sequence[str], seeds: str, space: str) -> str:
+    header = ["variant", "what changed", *settings]
+    rows = [[name, VARIANTS[name][1], *(cell(js, s) for s in settings)] for name, js in results.items()]
+    return (
+        f"S2E variants replayed on seeds {seeds}, space `{space}`; per setting: paired difference of the "
+        "best val_acc to random (mean ± s.e.), normalised score (lower is better; the best peer's beside it), "
+        "mean rank among all searchers, budget fraction at which the mean first reaches random's final best.\n\n"
+        + common.md_table(header, rows, align="ll" + "l" * len(settings))
+        + "\n"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m s2e_tune.bench variants", description=__doc__.split("\n\n")[0])
+    p.add_argument("--peers", required=True, help="a finished bench search --backend replay storage")
+    p.add_argument("--out", required=True, help="where the variants' results and variants.md go")
+    p.add_argument("--variants", help=f"comma list of {', '.join(VARIANTS)} [all]")
+    p.add_argument("--seeds", default="0-49", help="the seeds to decide on [0-49]")
+    p.add_argument("--settings", default=",".join(SETTINGS), help=f"comma list [{','.join(SETTINGS)}]")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="replays in parallel [CPUs]")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    def body() -> None:
+        args = build_parser().parse_args(argv)
+        args.settings = [s for s in args.settings.split(",") if s]
+        names = [v for v in args.variants.split(",") if v] if args.variants else list(VARIANTS)
+        unknown = [v for v in names if v not in VARIANTS]
+        if unknown:
+            raise UserError(f"unknown variant {unknown[0]!r}; use one of {', '.join(VARIANTS)}")
+        if not Path(args.peers, "search_benchmark.json").exists():
+            raise UserError(f"no replay benchmark at {args.peers}; make one with bench search --backend replay")
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        results = {}
+        for name in names:
+            print(f"[variants] {name}: {VARIANTS[name][1]}", flush=True)
+            results[name] = run_variant(name, VARIANTS[name][0], args)
+        done = {n: json.loads((Path(args.out) / n / SUMMARY).read_text()) for n in VARIANTS
+                if (Path(args.out) / n / SUMMARY).exists()}  # fmt: skip
+        doc = table(done, args.settings, args.seeds, space_of(Path(args.peers)))
+        (Path(args.out) / TABLE).write_text(doc)
+        print(doc)
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
