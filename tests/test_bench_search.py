@@ -150,6 +150,26 @@ def test_normalized_score_is_0_for_the_best_and_1_for_random_per_seed():
     table, _ = aggregate.analyse(hand_made_epochs(), hand_made_trials(hand_made_epochs()), BUDGET, EPOCHS)
     row = table.set_index("searcher")
     assert row.loc["s2e", "score"] == 0.0 and row.loc["random", "score"] == 1.0  # s2e beats random on both seeds
+    assert row.loc["s2e", "pooled_score"] == 0.0 and row.loc["random", "pooled_score"] == 1.0
+
+
+def test_pooled_score_uses_constants_over_seeds_so_one_seed_cannot_dominate():
+    # seed 1: the best is 0.0001 above random, tpe 0.01 below: its per-seed ratio is 100
+    finals = pd.DataFrame(
+        {
+            "searcher": ["s2e", "random", "tpe"] * 2,
+            "seed": [0, 0, 0, 1, 1, 1],
+            "best_val_acc": [0.80, 0.70, 0.79, 0.6001, 0.6000, 0.5901],
+        }
+    )
+    per_seed = aggregate.normalized_scores(finals).set_index(["searcher", "seed"])["score"]
+    assert per_seed["tpe", 1] == pytest.approx(100.0)
+    # pooled: B = (0.80 + 0.6001) / 2, M = 0.65, V_tpe = (0.79 + 0.5901) / 2
+    b, m, v = 0.70005, 0.65, 0.69005
+    assert aggregate.pooled_normalized_score(finals, "tpe") == pytest.approx((b - v) / (b - m))
+    assert aggregate.pooled_normalized_score(finals, "s2e") == pytest.approx(0.0)
+    assert aggregate.pooled_normalized_score(finals, "random") == pytest.approx(1.0)
+    assert math.isnan(aggregate.pooled_normalized_score(finals, "bo"))  # no results
 
 
 def test_ranks_average_ties_and_put_missing_results_last():
@@ -355,7 +375,7 @@ def test_quick_benchmark_end_to_end(tmp_path, data_dir, capsys):
     assert any(k.startswith("ref: Co-teaching default (tau 0.5") for k in rows)
     assert any(k.startswith("ref: standard training") for k in rows)
     cells = [c.strip() for c in rows["s2e"].split("|")[1:-1]]
-    assert len(cells) == 13 and " ± " in cells[5]  # val 100 %: mean ± s.e. over 2 seeds
+    assert len(cells) == 14 and " ± " in cells[5]  # val 100 %: mean ± s.e. over 2 seeds
     assert cells[1:3] == ["2.0", "4.0"]  # trials and epochs per seed
     md = (storage / "search_benchmark.md").read_text()
     assert "python -m s2e_tune.bench search --quick" in md and "commit:" in md and "machine:" in md

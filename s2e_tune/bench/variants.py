@@ -116,6 +116,8 @@ def cell(js: dict[str, Any], setting: str) -> str:
     peers = [r["normalized_score_mean"] for s, r in rows.items() if s != "s2e"]
     peers = [p for p in peers if p is not None]
     best_peer = min(peers) if peers else None
+    pooled = [r.get("pooled_normalized_score") for s, r in rows.items() if s != "s2e"]
+    pooled = [p for p in pooled if p is not None]
 
     def num(v: float | None, spec: str) -> str:
         return DASH if v is None else format(v, spec)
@@ -123,6 +125,7 @@ def cell(js: dict[str, Any], setting: str) -> str:
     return (
         f"{num(me['diff_vs_random_mean'], '+.4f')} ± {num(me['diff_vs_random_se'], '.4f')}; "
         f"score {num(me['normalized_score_mean'], '.2f')} (best peer {num(best_peer, '.2f')}); "
+        f"pooled {num(me.get('pooled_normalized_score'), '.2f')} (best peer {num(min(pooled, default=None), '.2f')}); "
         f"rank {num(me['mean_rank'], '.2f')}; match {common.fmt_fraction(me['budget_fraction_to_random_final'])}"
     )
 
@@ -132,7 +135,8 @@ def table(results: dict[str, dict[str, Any]], settings: Sequence[str], seeds: st
     rows = [[name, VARIANTS[name][1], *(cell(js, s) for s in settings)] for name, js in results.items()]
     return (
         f"S2E variants replayed on seeds {seeds}, space `{space}`; per setting: paired difference of the "
-        "best val_acc to random (mean ± s.e.), normalised score (lower is better; the best peer's beside it), "
+        "best val_acc to random (mean ± s.e.), normalised score per seed and pooled (lower is better; the best "
+        "peer's beside each), "
         "mean rank among all searchers, budget fraction at which the mean first reaches random's final best.\n\n"
         + common.md_table(header, rows, align="ll" + "l" * len(settings))
         + "\n"

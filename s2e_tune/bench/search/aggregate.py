@@ -104,6 +104,23 @@ def normalized_scores(finals: pd.DataFrame, reference: str = REFERENCE) -> pd.Da
     return out
 
 
+def pooled_normalized_score(finals: pd.DataFrame, searcher: str, reference: str = REFERENCE) -> float:
+    """The normalised score with its two constants taken over the seeds, as Bayesmark takes them
+    per problem: ``(B - V) / (B - M)`` with ``V`` the searcher's mean best ``val_acc``, ``B`` the
+    mean over seeds of the best of every searcher (score 0) and ``M`` random search's mean (score
+    1), over the seeds where every searcher has a result.  Unlike the mean of per-seed ratios
+    (:func:`normalized_scores`), whose denominator ``best - random`` is often near 0 on a single
+    seed (one training's noise decides whether random was best), it is a linear function of the
+    searcher's mean, so one seed cannot dominate it.  NaN where ``B == M``."""
+    if finals.empty or reference not in set(finals["searcher"]) or searcher not in set(finals["searcher"]):
+        return math.nan
+    wide = finals.pivot_table(index="seed", columns="searcher", values="best_val_acc").dropna()
+    if wide.empty:
+        return math.nan
+    best, m, v = wide.max(axis=1).mean(), wide[reference].mean(), wide[searcher].mean()
+    return float((best - v) / (best - m)) if abs(best - m) > 1e-12 else math.nan
+
+
 def analyse(
     epochs_df: pd.DataFrame,
     trials_df: pd.DataFrame,
@@ -149,6 +166,7 @@ def analyse(
         row["match"] = float(match.get(s, math.nan))
         row["diff"], row["diff_se"] = paired_difference(finals, s, reference)
         row["score"], row["score_se"] = mean_se(scores.loc[scores["searcher"] == s, "score"])
+        row["pooled_score"] = pooled_normalized_score(finals, s, reference)
         row["rank"] = float(mr.get(s, math.nan))
         rows.append(row)
     return pd.DataFrame(rows), finals

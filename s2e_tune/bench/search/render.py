@@ -51,6 +51,7 @@ def setting_markdown(res: SettingResult, noise_rate: float, epochs: int, digits:
         f"match {REFERENCE}",
         f"Δ val vs {REFERENCE}",
         "norm. score",
+        "pooled score",
         "mean rank",
     ]
     rows = []
@@ -63,13 +64,14 @@ def setting_markdown(res: SettingResult, noise_rate: float, epochs: int, digits:
             + [fmt_fraction(r.get("match"))]
             + [pm(r.get("diff"), r.get("diff_se"), digits, signed=True) if not pd.isna(r.get("diff")) else ""]
             + [pm(r.get("score"), r.get("score_se"), 2)]
+            + [_num(r.get("pooled_score", math.nan), 2)]
             + [_num(r.get("rank", math.nan), 2)]
         )
     for ref in res.references.to_dict("records"):
         kind = ref["kind"]
         name = REFERENCE_KINDS[kind] + (f" (tau {noise_rate:g}, c 1, T_k 10)" if kind == "coteaching-default" else "")
         val, test = pm(ref["val_acc"], ref["val_se"], digits), pm(ref["test_acc"], ref["test_se"], digits)
-        rows.append([name, "1", str(epochs), "", "", val, "", "", test, "", "", "", ""])
+        rows.append([name, "1", str(epochs), "", "", val, "", "", test, "", "", "", "", ""])
     return md_table(header, rows)
 
 
@@ -161,7 +163,11 @@ def _legend(epochs: int) -> list[str]:
         "search's final mean; – : not within the budget.",
         "- norm. score (Bayesmark style, lower is better): per seed (best `val_acc` of any searcher - the "
         "searcher's) / (that best - the median best of as many random configurations as random search ran), so "
-        f"0 = the best any searcher found and 1 = {REFERENCE} search's median; mean ± s.e. over seeds.",
+        f"0 = the best any searcher found and 1 = {REFERENCE} search's median; mean ± s.e. over seeds. "
+        "A seed where the best is within noise of random's has a denominator near 0, and its ratio can "
+        "dominate the mean; pooled score: the same with both constants averaged over the seeds first "
+        "(Bayesmark's per-problem normalisation), (mean best - mean of the searcher) / (mean best - mean "
+        f"of {REFERENCE}), which one seed cannot dominate.",
         "- mean rank: searchers ranked per (setting, seed) by best `val_acc` at the full budget (1 = best, ties "
         "averaged), averaged over seeds. trials, epochs: trials run and epochs used per seed (BO may stop "
         "early; Hyperband, ASHA and BOHB may overshoot by the epochs of trials still running at the budget, "
@@ -242,6 +248,7 @@ def summary_json(args: BenchArgs, results: Sequence[SettingResult], meta: dict[s
                 "diff_vs_random_se": _plain(r.get("diff_se")),
                 "normalized_score_mean": _plain(r.get("score")),
                 "normalized_score_se": _plain(r.get("score_se")),
+                "pooled_normalized_score": _plain(r.get("pooled_score")),
                 "budget_fraction_to_random_final": None
                 if match is None or pd.isna(match) or match > 1 + 1e-9
                 else float(match),
