@@ -31,20 +31,30 @@ from s2e_tune.bench import common
 
 # name -> (S2E options, what changed); in the order they were tried.  Keep every one: the table in
 # BENCHMARKS.md lists the variants that did not help beside the one that did.
+BEFORE = {"init_concentration": 1.0, "surrogate": "none", "reuse_weights": "ratio", "kl_per_param": 0.1}
 VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
-    "v0-before": (
-        {"init_concentration": 1.0, "surrogate": "none", "reuse_weights": "ratio"},
-        "S2E as before this work: uniform start, rank utilities, per-round ratio weights",
+    "v0-before": (BEFORE, "S2E before this work: uniform start, rank utilities, per-round ratio weights"),
+    "v1-linear": ({**BEFORE, "surrogate": "linear"}, "linear ridge surrogate as control variate"),
+    "v2-quadratic": ({**BEFORE, "surrogate": "quadratic"}, "separable quadratic ridge surrogate as control variate"),
+    "v3-centre4": ({**BEFORE, "init_concentration": 4.0}, "first distribution Beta(4, 4): CMA-ES's sigma0 = range/6"),
+    "v4-centre4-linear": ({**BEFORE, "init_concentration": 4.0, "surrogate": "linear"}, "v3 + linear surrogate"),
+    "v5-centre4-quadratic": (
+        {**BEFORE, "init_concentration": 4.0, "surrogate": "quadratic"},
+        "v3 + quadratic surrogate",
     ),
-    "v1-linear": ({"init_concentration": 1.0, "surrogate": "linear"}, "linear ridge surrogate as control variate"),
-    "v2-quadratic": (
-        {"init_concentration": 1.0, "surrogate": "quadratic"},
-        "separable quadratic ridge surrogate as control variate",
+    "v6-centre4-linear-newton-length": (
+        {**BEFORE, "init_concentration": 4.0, "surrogate": "linear", "fill_trust_region": False},
+        "v4, Newton's own step length (capped by the trust region) instead of filling it",
     ),
-    "v3-mixture": ({"init_concentration": 1.0, "reuse_weights": "mixture"}, "mixture weights for reused samples"),
-    "v4-centre": ({"init_concentration": 4.0}, "first distribution Beta(4, 4): CMA-ES's sigma0 = range / 6"),
-    "v5-centre-linear": ({"init_concentration": 4.0, "surrogate": "linear"}, "v4 + linear surrogate"),
-    "v6-centre-quadratic": ({"init_concentration": 4.0, "surrogate": "quadratic"}, "v4 + quadratic surrogate"),
+    "v7-centre4-mixture": ({**BEFORE, "init_concentration": 4.0, "reuse_weights": "mixture"}, "v3 + mixture weights"),
+    "v8-centre4-frozen": (
+        {**BEFORE, "init_concentration": 4.0, "max_kl": 1e-9},
+        "ablation: v3 that never moves (Beta(4, 4) sampling, no learning)",
+    ),
+    "v9-centre8": ({**BEFORE, "init_concentration": 8.0}, "first distribution Beta(8, 8)"),
+    "v10-centre8-mixture": ({**BEFORE, "init_concentration": 8.0, "reuse_weights": "mixture"}, "v9 + mixture weights"),
+    "v11-centre16": ({**BEFORE, "init_concentration": 16.0}, "first distribution Beta(16, 16)"),
+    "v12-centre8-kl05": ({**BEFORE, "init_concentration": 8.0, "kl_per_param": 0.05}, "v9 with half the trust region"),
 }
 SETTINGS = (*common.ALL_SETTINGS, "pair-45-clean")  # the protocol's four (bench search's FULL)
 SUMMARY = "summary.json"
