@@ -55,6 +55,11 @@ VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
     "v10-centre8-mixture": ({**BEFORE, "init_concentration": 8.0, "reuse_weights": "mixture"}, "v9 + mixture weights"),
     "v11-centre16": ({**BEFORE, "init_concentration": 16.0}, "first distribution Beta(16, 16)"),
     "v12-centre8-kl05": ({**BEFORE, "init_concentration": 8.0, "kl_per_param": 0.05}, "v9 with half the trust region"),
+    "v13-centre8-frozen": (
+        {**BEFORE, "init_concentration": 8.0, "max_kl": 1e-9},
+        "ablation: v9 that never moves (Beta(8, 8) sampling, no learning)",
+    ),
+    "v14-mixture": ({**BEFORE, "reuse_weights": "mixture"}, "mixture weights for reused samples (uniform start)"),
 }
 SETTINGS = (*common.ALL_SETTINGS, "pair-45-clean")  # the protocol's four (bench search's FULL)
 SUMMARY = "summary.json"
