@@ -68,6 +68,8 @@ def run_experiment(cfg: ExperimentConfig, trainable: type[tune.Trainable] = Nois
     if not cfg.quiet:
         print()
     print(format_seed_table(summary))
+    labels = "clean (the seed paper's setting)" if cfg.val_labels == "clean" else "noisy (no clean label used)"
+    print(f"objective: val_acc on {labels} validation labels, last epoch; test_acc is reported, never searched on")
     report = build_report(store)
     log_summary_run(
         cfg.wandb_mode,

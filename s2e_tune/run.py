@@ -12,6 +12,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
@@ -66,6 +67,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seeds", default=S, help="comma list or ranges (0,1,2 or 0-49); each seed repeats the comparison [0]"
     )
+    p.add_argument(
+        "--val-labels",
+        default=S,
+        help="labels of the validation split the search optimises: noisy (held out from the noisy training "
+        "set, no clean label used) or clean (the seed paper's setting) [noisy]",
+    )
+    p.add_argument(
+        "--val-fraction", type=float, default=S, help="of the training pool held out for validation, in (0, 0.5) [0.1]"
+    )
+    p.add_argument("--mnist1d-samples", type=int, default=S, help="MNIST-1D signals generated, >= 200 [12500]")
+    p.add_argument(
+        "--s2e-options",
+        default=S,
+        metavar="JSON",
+        help="S2E's options as a JSON object, e.g. '{\"init_concentration\": 8}' (a config file's extra.s2e; keys of "
+        "searchers.s2e_settings.S2ESettings) [S2E's defaults]",
+    )
     p.add_argument("--model", default=S, help="cnn9, cnn1d or mlp [by data set]")
     p.add_argument("--gpus", type=float, default=S, help="GPUs the search may use; 0 = CPU [0]")
     p.add_argument("--gpus-per-trial", type=float, default=S, help="GPU share of one trial, e.g. 0.25 [1 if --gpus]")
@@ -89,7 +107,17 @@ def parse_config(argv: Sequence[str] | None) -> ExperimentConfig:
     config_file = args.pop("config", None)
     from_file = load_config_file(config_file) if config_file else {}
     preset = args.pop("preset", None) or from_file.pop("preset", None)
+    s2e = args.pop("s2e_options", None)
     values = {**preset_values(preset), **from_file, **args}
+    if s2e is not None:
+        try:
+            options = json.loads(s2e)
+        except ValueError:
+            options = None
+        if not isinstance(options, dict):
+            raise UserError(f"--s2e-options must be a JSON object such as '{{\"init_concentration\": 8}}', got {s2e!r}")
+        extra = dict(values.get("extra") or {})
+        values["extra"] = {**extra, "s2e": {**(extra.get("s2e") or {}), **options}}
     return ExperimentConfig.from_mapping(values, source=config_file or "flags")
 
 

@@ -34,6 +34,13 @@ from s2e_tune.run import main, parse_config
         (["--resume"], "--resume needs --name"),
         (["--model", "resnet"], "unknown model"),
         (["--bogus-flag"], "unrecognized arguments"),
+        (["--val-labels", "gold"], "val_labels must be noisy or clean"),
+        (["--val-fraction", "0.7"], "val_fraction 0.7 is out of range"),
+        (["--val-fraction", "x"], "invalid float value"),
+        (["--mnist1d-samples", "50"], "mnist1d_samples 50 is too small"),
+        (["--s2e-options", "{init: 8"], "--s2e-options must be a JSON object"),
+        (["--s2e-options", '{"init_concentration": 0.5}'], "init_concentration must be in [1"),
+        (["--s2e-options", '{"seed": 1}'], "set by the run"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(argv, needle, capsys):
@@ -50,6 +57,15 @@ def test_config_file_keys_and_flag_precedence(tmp_path):
     cfg = parse_config(["--config", str(f), "--epochs", "9"])
     assert cfg.searchers == ("random", "tpe")
     assert cfg.epochs == 9 and cfg.noise_rate == 0.2 and cfg.seeds == (1, 2) and cfg.val_labels == "clean"
+    # the validation setting and S2E's options from flags: a flag overrides the file, S2E's options merge
+    f.write_text("extra: {s2e: {surrogate: linear, kl_per_param: 0.2}}\n")
+    cfg = parse_config(
+        ["--config", str(f), "--val-labels", "clean", "--val-fraction", "0.2", "--mnist1d-samples", "6250"]
+        + ["--s2e-options", '{"kl_per_param": 0.05}']
+    )
+    assert (cfg.val_labels, cfg.val_fraction, cfg.mnist1d_samples) == ("clean", 0.2, 6250)
+    assert cfg.extra == {"s2e": {"surrogate": "linear", "kl_per_param": 0.05}}
+    cfg.validate()
     j = tmp_path / "c.json"
     j.write_text(json.dumps({"searcher": "all", "trials": 3}))
     cfg = parse_config(["--config", str(j)])
