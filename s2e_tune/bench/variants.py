@@ -63,6 +63,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
 }
 SETTINGS = (*common.ALL_SETTINGS, "pair-45-clean")  # the protocol's four (bench search's FULL)
 SUMMARY = "summary.json"
+SCREEN = "screen.json"  # --screen: S2E's searches replayed in process (s2e_tune.bench.variant_screen)
 TABLE = "variants.md"
 
 
@@ -102,6 +103,24 @@ def run_variant(name: str, options: dict[str, Any], args: argparse.Namespace) ->
         raise UserError(f"variant {name}: bench search failed (see above)")
     os.replace(out / "summary.tmp.json", summary)
     return json.loads(summary.read_text())
+
+
+def screen_variant(name: str, options: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """``--screen``: the variant's S2E searches in this process against the stored peers."""
+    from s2e_tune.bench.search import launch, parse_args
+    from s2e_tune.bench.variant_screen import screen
+
+    path = Path(args.out) / name / SCREEN
+    if path.exists():
+        return json.loads(path.read_text())
+    flags = [*peer_flags(Path(args.peers)), "--backend", "replay", "--seeds", args.seeds]
+    flags += ["--settings", ",".join(args.settings), "--storage", str(args.peers), "--s2e-options", json.dumps(options)]
+    bench_args = parse_args(flags)
+    cfgs = {s: launch.setting_config(bench_args, s) for s in args.settings}
+    js = screen(bench_args, cfgs, Path(args.out), args.workers)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    common.write_json(path, js, indent=2)
+    return js
 
 
 def peer_flags(storage: Path) -> list[str]:
@@ -146,14 +165,17 @@ def cell(js: dict[str, Any], setting: str) -> str:
 
 
 def table(results: dict[str, dict[str, Any]], settings: Sequence[str], seeds: str, space: str) -> str:
-    header = ["variant", "what changed", *settings]
-    rows = [[name, VARIANTS[name][1], *(cell(js, s) for s in settings)] for name, js in results.items()]
+    header = ["variant", "what changed", "measured by", *settings]
+    rows = []
+    for name, js in results.items():
+        how = "screen" if "screen" in js["backend"] else "bench search"
+        rows.append([name, VARIANTS[name][1], how, *(cell(js, s) for s in settings)])
     return (
         f"S2E variants replayed on seeds {seeds}, space `{space}`; per setting: paired difference of the "
         "best val_acc to random (mean ± s.e.), normalised score per seed and pooled (lower is better; the best "
         "peer's beside each), "
         "mean rank among all searchers, budget fraction at which the mean first reaches random's final best.\n\n"
-        + common.md_table(header, rows, align="ll" + "l" * len(settings))
+        + common.md_table(header, rows, align="lll" + "l" * len(settings))
         + "\n"
     )
 
@@ -165,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", help=f"comma list of {', '.join(VARIANTS)} [all]")
     p.add_argument("--seeds", default="0-49", help="the seeds to decide on [0-49]")
     p.add_argument("--settings", default=",".join(SETTINGS), help=f"comma list [{','.join(SETTINGS)}]")
+    p.add_argument(
+        "--screen",
+        action="store_true",
+        help="replay S2E's searches in this process against the stored peers (seconds per variant; "
+        "s2e_tune.bench.variant_screen) instead of through bench search --rerun",
+    )
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="replays in parallel [CPUs]")
     return p
 
@@ -183,9 +211,14 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         for name in names:
             print(f"[variants] {name}: {VARIANTS[name][1]}", flush=True)
-            results[name] = run_variant(name, VARIANTS[name][0], args)
-        done = {n: json.loads((Path(args.out) / n / SUMMARY).read_text()) for n in VARIANTS
-                if (Path(args.out) / n / SUMMARY).exists()}  # fmt: skip
+            run = screen_variant if args.screen else run_variant
+            results[name] = run(name, VARIANTS[name][0], args)
+        done = {}
+        for n in VARIANTS:  # measured through bench search where it was, else screened
+            for f in (SUMMARY, SCREEN):
+                if (Path(args.out) / n / f).exists():
+                    done[n] = json.loads((Path(args.out) / n / f).read_text())
+                    break
         doc = table(done, args.settings, args.seeds, space_of(Path(args.peers)))
         (Path(args.out) / TABLE).write_text(doc)
         print(doc)
