@@ -128,8 +128,9 @@ def peer_flags(storage: Path) -> list[str]:
     searchers, space and budget, so the variant's rerun passes the same-budget check."""
     for manifest in sorted(storage.glob("*/manifest.json")):
         c = json.loads(manifest.read_text())["config"]
+        searchers = list(dict.fromkeys(["s2e", *c["searchers"]]))  # the variant replaces (or adds) S2E's row
         return [
-            "--searchers", ",".join(c["searchers"]), "--space", c["space"], "--trials", str(c["trials"]),
+            "--searchers", ",".join(searchers), "--space", c["space"], "--trials", str(c["trials"]),
             "--epochs", str(c["epochs"]), "--samples-per-round", str(c["samples_per_round"]),
             "--mnist1d-samples", str(c["mnist1d_samples"]), "--val-fraction", str(c["val_fraction"]),
             "--model", str(c["model"]),
