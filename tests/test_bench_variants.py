@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from s2e_tune.bench import search, variants
+from s2e_tune.bench import search
+from s2e_tune.bench.search import variants
 
 
 @pytest.fixture(scope="module")

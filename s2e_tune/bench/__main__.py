@@ -8,7 +8,7 @@ import sys
 BENCHMARKS = {
     "search": "s2e_tune.bench.search",  # every searcher over seeds and noise settings
     "record": "s2e_tune.bench.record",  # train many schedules once, for the replay backend
-    "variants": "s2e_tune.bench.variants",  # S2E variants replayed against a replay benchmark's peers
+    "variants": "s2e_tune.bench.search.variants",  # S2E variants replayed against a replay benchmark's peers
     "fidelity": "s2e_tune.bench.fidelity",  # replay vs real: ranks and differences side by side
     "methods": "s2e_tune.bench.methods",  # training methods on MNIST-1D noise settings, in-process
     "rounds": "s2e_tune.bench.rounds",  # inside S2E: does p_theta learn on the real objective, which K

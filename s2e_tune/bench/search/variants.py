@@ -63,7 +63,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
 }
 SETTINGS = (*common.ALL_SETTINGS, "pair-45-clean")  # the protocol's four (bench search's FULL)
 SUMMARY = "summary.json"
-SCREEN = "screen.json"  # --screen: S2E's searches replayed in process (s2e_tune.bench.variant_screen)
+SCREEN = "screen.json"  # --screen: S2E's searches replayed in process (s2e_tune.bench.search.screen)
 TABLE = "variants.md"
 
 
@@ -108,7 +108,7 @@ def run_variant(name: str, options: dict[str, Any], args: argparse.Namespace) ->
 def screen_variant(name: str, options: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """``--screen``: the variant's S2E searches in this process against the stored peers."""
     from s2e_tune.bench.search import launch, parse_args
-    from s2e_tune.bench.variant_screen import screen
+    from s2e_tune.bench.search.screen import screen
 
     path = Path(args.out) / name / SCREEN
     if path.exists():
@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--screen",
         action="store_true",
         help="replay S2E's searches in this process against the stored peers (seconds per variant; "
-        "s2e_tune.bench.variant_screen) instead of through bench search --rerun",
+        "s2e_tune.bench.search.screen) instead of through bench search --rerun",
     )
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="replays in parallel [CPUs]")
     return p
