@@ -236,6 +236,19 @@ def _check_extra(extra: Any) -> None:
     _check_s2e_options(extra.get("s2e", {}))
 
 
+def parse_s2e_options(text: str) -> dict[str, Any]:
+    """``--s2e-options JSON`` (run command and ``bench search``): a JSON object of S2E's options,
+    checked key by key later with the rest of the config (``_check_s2e_options``)."""
+    try:
+        options = json.loads(text)
+    except ValueError:
+        options = None
+    if not isinstance(options, dict):
+        example = '{"init_concentration": 8}'
+        raise UserError(f"--s2e-options must be a JSON object such as '{example}', got {text!r}")
+    return options
+
+
 def _check_s2e_options(options: Any) -> None:
     if not isinstance(options, Mapping):
         raise UserError(f"extra.s2e must be a mapping of S2E options such as {{surrogate: linear}}, got {options!r}")

@@ -12,14 +12,20 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
 from noisylabels.data.prepare import DATASETS
 from noisylabels.errors import UserError, run_cli
 from noisylabels.spaces import SPACES
-from s2e_tune.config import PRESETS, SEARCHERS, ExperimentConfig, load_config_file, preset_values
+from s2e_tune.config import (
+    PRESETS,
+    SEARCHERS,
+    ExperimentConfig,
+    load_config_file,
+    parse_s2e_options,
+    preset_values,
+)
 from searchers import registry
 from trainables.methods import METHODS
 
@@ -110,12 +116,7 @@ def parse_config(argv: Sequence[str] | None) -> ExperimentConfig:
     s2e = args.pop("s2e_options", None)
     values = {**preset_values(preset), **from_file, **args}
     if s2e is not None:
-        try:
-            options = json.loads(s2e)
-        except ValueError:
-            options = None
-        if not isinstance(options, dict):
-            raise UserError(f"--s2e-options must be a JSON object such as '{{\"init_concentration\": 8}}', got {s2e!r}")
+        options = parse_s2e_options(s2e)
         extra = dict(values.get("extra") or {})
         values["extra"] = {**extra, "s2e": {**(extra.get("s2e") or {}), **options}}
     return ExperimentConfig.from_mapping(values, source=config_file or "flags")

@@ -43,7 +43,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -55,7 +54,7 @@ from s2e_tune.bench.common import SETTINGS
 from s2e_tune.bench.search.definition import BACKENDS, FULL, MARKDOWN_FILE, QUICK, BenchArgs
 from s2e_tune.bench.search.launch import run_benchmark
 from s2e_tune.bench.search.render import END_MARK, START_MARK, update_benchmarks
-from s2e_tune.config import parse_searchers, parse_seeds
+from s2e_tune.config import parse_s2e_options, parse_searchers, parse_seeds
 from searchers.registry import ALL
 
 __all__ = ["build_parser", "parse_args", "main"]
@@ -192,15 +191,7 @@ def parse_args(argv: Sequence[str] | None) -> BenchArgs:
         model=pick("model"),
         backend=pick("backend"),
     )
-    s2e_options = {}
-    if a.s2e_options:
-        try:
-            s2e_options = json.loads(a.s2e_options)
-        except ValueError:
-            s2e_options = None
-        if not isinstance(s2e_options, dict):
-            example = '{"surrogate": "linear"}'
-            raise UserError(f"--s2e-options must be a JSON object such as '{example}', got {a.s2e_options!r}")
+    s2e_options = parse_s2e_options(a.s2e_options) if a.s2e_options else {}
     workers = a.workers if a.workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
