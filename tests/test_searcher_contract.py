@@ -33,15 +33,28 @@ TRIALS, EPOCHS, SLOTS = 2, 2, 2
 
 class Interrupt(tune.Callback):
     """Raise KeyboardInterrupt in the driver when the first trial of the search ends, once: Tune
-    keeps its callbacks in the experiment it restores, so the marker file makes it happen once."""
+    keeps its callbacks in the experiment it restores, so the marker file makes it happen once.
+
+    A trial has ended at its last result: its final epoch, or a result its scheduler stopped it on
+    (``done``).  Waiting for ``on_trial_complete`` alone raced with the epoch budget: one CI run
+    saw ASHA's search end without the interrupt (most likely cause, not proven: the completion of a
+    trial stopped at a rung reaches the callbacks only after its actor stops, and the budget ended
+    the search first).  Results reach the callbacks in order, the Parquet logger's first."""
 
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def on_trial_complete(self, iteration, trials, trial, **info):
+    def _interrupt(self, trial) -> None:
         if not self.marker.exists():
             self.marker.write_text(trial.trial_id)
             raise KeyboardInterrupt
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if result.get("done") or result.get("training_iteration", 0) >= trial.config.get("epochs", EPOCHS):
+            self._interrupt(trial)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._interrupt(trial)
 
 
 def start_ray() -> None:
