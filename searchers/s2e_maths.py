@@ -180,10 +180,7 @@ def importance_weights(dist: ProductBeta, drawn_from: Sequence[tuple[ProductBeta
     in the order the samples are concatenated."""
     xs = np.concatenate([x for _, x in drawn_from])
     log_q = np.concatenate([q.log_density(x) for q, x in drawn_from])
-    log_w = dist.log_density(xs) - log_q
-    weights = np.exp(log_w - log_w.max())
-    weights /= weights.sum()
-    return weights
+    return _self_normalised(dist.log_density(xs) - log_q)
 
 
 def mixture_weights(dist: ProductBeta, drawn_from: Sequence[tuple[ProductBeta, np.ndarray]]) -> np.ndarray:
@@ -198,7 +195,11 @@ def mixture_weights(dist: ProductBeta, drawn_from: Sequence[tuple[ProductBeta, n
     log_parts = np.stack([np.log(x.shape[0] / n) + q.log_density(xs) for q, x in drawn_from])
     top = log_parts.max(axis=0)
     log_mix = top + np.log(np.exp(log_parts - top).sum(axis=0))
-    log_w = dist.log_density(xs) - log_mix
+    return _self_normalised(dist.log_density(xs) - log_mix)
+
+
+def _self_normalised(log_w: np.ndarray) -> np.ndarray:
+    """Weights ``exp(log_w)`` scaled to sum 1 (shifted by the maximum first, so none overflows)."""
     weights = np.exp(log_w - log_w.max())
     return weights / weights.sum()
 
