@@ -40,12 +40,11 @@ from noisylabels.errors import UserError, run_cli
 from results import layout
 from results.efficiency import budget_to_match, budget_values, search_efficiency
 from results.history import history_seeds, read_history
-from results.manifest import read_manifest
 from results.plots import describe, plot_label_precision, plot_schedules, plot_search_efficiency, png_bytes
+from results.reader import open_store, read_results
 from results.schema import CONFIG_PREFIX
 from results.store import Store
 from results.summary import format_searcher_table, markdown_table, per_seed_table, summary_table
-from results.tables import build_trials, read_epochs
 
 FILE_NAMES = {  # what make_report writes, by key, under layout.PLOTS or --out
     "search_efficiency": "search_efficiency.png",
@@ -56,37 +55,6 @@ FILE_NAMES = {  # what make_report writes, by key, under layout.PLOTS or --out
 }
 FILES = tuple(FILE_NAMES)
 S2E = "s2e"  # the searcher whose record (p_theta per round) schedules.png draws
-
-
-def _store(store_or_uri: Store | str | os.PathLike) -> tuple[Store, str]:
-    if isinstance(store_or_uri, Store):
-        return store_or_uri, store_or_uri.root
-    uri = str(store_or_uri)
-    try:
-        store = Store.from_uri(uri)
-    except Exception as exc:  # noqa: BLE001 - bad scheme, unreachable bucket, ...
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise UserError(f"cannot open results at {uri} ({first})") from None
-    return store, uri
-
-
-def load_results(store: Store, where: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any] | None]:
-    """Epoch rows, trial rows and manifest; :class:`UserError` when there are none."""
-    try:
-        if not store.exists(store.root):
-            raise UserError(f"no results directory at {where}; pass the <storage>/<name> directory of a run")
-        epochs = read_epochs(store)
-    except UserError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - unreadable files, permissions, network
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise UserError(f"cannot read results at {where} ({first})") from None
-    if epochs.empty:
-        raise UserError(
-            f"no Parquet results under {where}/{layout.EPOCHS}/; pass the <storage>/<name> directory of a "
-            "python -m s2e_tune.run experiment"
-        )
-    return epochs, build_trials(store), read_manifest(store)
 
 
 def _budget(manifest: dict[str, Any] | None) -> tuple[int | None, float | None]:
@@ -176,8 +144,8 @@ def make_report(store_or_uri: Store | str | os.PathLike, out: str | os.PathLike 
 
 def build_report(store_or_uri: Store | str | os.PathLike, out: str | os.PathLike | None = None) -> Report:
     """:func:`make_report`, also returning the summary table and the manifest."""
-    store, where = _store(store_or_uri)
-    epochs, trials, manifest = load_results(store, where)
+    store, where = open_store(store_or_uri)
+    epochs, trials, manifest = read_results(store, where)
     full, budget = _budget(manifest)
     planned = f"{CONFIG_PREFIX}epochs"  # the epochs every trial was given
     if full is None and planned in epochs.columns and epochs[planned].notna().any():
