@@ -171,6 +171,13 @@ def to_tune(space: Space, log_as_uniform: bool = False) -> dict[str, Any]:
     return out
 
 
+def tune_space(name: str = "s2e") -> dict[str, Any]:
+    """The Tune ``param_space`` entries of the space called ``name`` (:data:`SPACES`): its fixed
+    ``schedule`` key and one ``tune.uniform``/``tune.loguniform`` per parameter.  Merge it with a
+    trial's training settings (``trainables.engine.TRAIN_DEFAULTS``) for ``tune.Tuner``."""
+    return to_tune(get_space(name))
+
+
 def decode_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Undo :func:`to_tune`'s log10 encoding: ``p__log10 = v`` becomes ``p = 10**v``."""
     out = {}

@@ -13,6 +13,9 @@ The S2E modules, by job (all but the Ray adapter pure numpy/scipy):
 * ``searchers.s2e_search``: the Ray Tune adapter :class:`S2ESearcher`, imported
   lazily here, so importing this package never imports Ray.
 
+``tune_space(name)`` (:func:`noisylabels.spaces.tune_space`) gives the Tune ``param_space`` of a
+named search space (``s2e``: Table 1; ``s2e-authors``; ``coteaching``) for a user's own Tuner.
+
 ``FloatParam`` is :class:`noisylabels.spaces.Param`, the project's bounded-float
 parameter type.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from noisylabels.spaces import Param as FloatParam
+from noisylabels.spaces import tune_space
 from searchers.beta import ProductBeta
 from searchers.s2e_core import S2E
 from searchers.s2e_maths import estimate_gradient, newton_direction, utility_transform
@@ -35,6 +39,7 @@ __all__ = [
     "S2ESettings",
     "estimate_gradient",
     "newton_direction",
+    "tune_space",
     "utility_transform",
 ]
 

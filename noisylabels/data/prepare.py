@@ -134,3 +134,17 @@ def prepare(spec: DataSpec, raw: RawDataset | None = None) -> PreparedData:
         std=std,
         info=info,
     )
+
+
+def prepare_data(**spec: object) -> PreparedData:
+    """:func:`prepare` from keywords: the fields of :class:`DataSpec` (``dataset``, ``noise``,
+    ``noise_rate``, ``val_fraction``, ``val_labels``, ``seed``, ``mnist1d_samples``, ``data_dir``).
+
+    What a trial of :class:`trainables.trainable.NoisyLabelTrainable` needs, for
+    ``tune.with_parameters(NoisyLabelTrainable, data=prepare_data(...))``.  An unknown keyword or a
+    bad value raises :class:`noisylabels.errors.UserError` naming it."""
+    fields = set(DataSpec.__dataclass_fields__)
+    unknown = sorted(set(spec) - fields)
+    if unknown:
+        raise UserError(f"prepare_data: unknown argument(s) {', '.join(unknown)}; use {', '.join(sorted(fields))}")
+    return prepare(DataSpec(**spec))  # type: ignore[arg-type]
