@@ -2,9 +2,12 @@
 
 import json
 
+import duckdb
 import pandas as pd
 import pyarrow.fs as pafs
+import pytest
 
+import results
 from results.store import Store
 from s2e_tune.run import main
 
@@ -23,6 +26,14 @@ def test_search_writes_its_results_to_s3_and_resume_skips_finished_searches(s3_s
     trials = store.read_table(store.path("trials.parquet")).to_pandas()
     assert len(trials) == 2 and (trials["epochs_run"] == 2).all()
     assert store.exists(store.path("random-seed0"))  # Tune's own experiment state is there too
+    run = results.load("s3://s2e-results/runs/s3test")  # the reader and DuckDB on S3 output
+    assert len(run.epochs) == 4 and set(run.epochs["searcher"]) == {"random"} and set(run.epochs["seed"]) == {0}
+    assert sorted(run.trials["trial_id"]) == sorted(trials["trial_id"]) and run.manifest["name"] == "s3test"
+    epochs = results.epochs_dataset("s3://s2e-results/runs/s3test")  # noqa: F841 - DuckDB finds it by name
+    got = duckdb.sql("SELECT trial_id, max(val_acc) AS v, count(*) AS n FROM epochs GROUP BY trial_id").df()
+    want = run.epochs.groupby("trial_id")["val_acc"].max()
+    assert dict(zip(got["trial_id"], got["n"], strict=True)) == dict.fromkeys(want.index, 2)
+    assert dict(zip(got["trial_id"], got["v"], strict=True)) == pytest.approx(want.to_dict())
     capsys.readouterr()
     assert main([*argv, "--resume"]) == 0
     assert "already finished" not in capsys.readouterr().out  # --quiet
