@@ -20,7 +20,7 @@ from ray import tune
 
 from noisylabels.spaces import decode_config
 from results import layout
-from results.schema import CONFIG_PREFIX, EPOCH_SCHEMA_FIXED, METRIC_COLUMNS
+from results.schema import CONFIG_PREFIX, EPOCH_SCHEMA_FIXED, METRIC_COLUMNS, OBJECTIVE
 from results.store import Store
 
 
@@ -77,6 +77,22 @@ def stored_epochs(store: Store, searcher: str, seed: int) -> int:
     """The epoch rows one search has on disk: the epochs it has consumed (non-zero after --resume)."""
     parts = store.list_files(store.path(layout.partition(layout.EPOCHS, searcher, seed)))
     return sum(store.read_table(p).num_rows for p in parts)
+
+
+def stored_finals(store: Store, searcher: str, seed: int) -> list[tuple[int, float]]:
+    """``(epochs_run, val_acc at the last epoch)`` of each trial one search has on disk and that has
+    ended (it has a ``trials/`` status row): what the run command's progress line takes up after
+    ``--resume``."""
+    ended = set()
+    for path in store.list_files(store.path(layout.partition(layout.TRIALS, searcher, seed))):
+        ended |= set(store.read_table(path).column("trial_id").to_pylist())
+    out = []
+    for path in store.list_files(store.path(layout.partition(layout.EPOCHS, searcher, seed))):
+        t = store.read_table(path).to_pandas()
+        if not t.empty and t["trial_id"].iloc[0] in ended:
+            last = t.sort_values("epoch").iloc[-1]
+            out.append((int(last["epoch"]), float(last[OBJECTIVE])))
+    return out
 
 
 class ParquetLogger(tune.Callback):

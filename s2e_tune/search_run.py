@@ -9,10 +9,8 @@ after the fit (S2E: its p_theta per round).  Paths come from ``results.layout``.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import pickle
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,35 +25,9 @@ from results.schema import MODE, OBJECTIVE
 from results.store import Store
 from results.wandb_log import wandb_callback
 from s2e_tune.config import ExperimentConfig
+from s2e_tune.progress import LineProgress
 from searchers import registry
 from trainables.trainable import NoisyLabelTrainable
-
-
-class LineProgress(tune.Callback):
-    """One line per finished trial: ``[s2e seed 0] trial 3/16 ... val_acc=0.412``."""
-
-    def __init__(self, label: str, total: int, stream=None) -> None:
-        self.label, self.total, self.done = label, total, 0
-        self.stream = stream or sys.stdout
-        self.epochs = 0
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        self.epochs += 1
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        self.done += 1
-        r = trial.last_result or {}
-        print(
-            f"[{self.label}] trial {self.done}/{self.total} {trial.trial_id}: "
-            f"epochs={r.get('epoch', 0)} val_acc={r.get('val_acc', math.nan):.4f} "
-            f"label_precision={r.get('label_precision', math.nan):.3f} (search epochs {self.epochs})",
-            file=self.stream,
-            flush=True,
-        )
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        self.done += 1
-        print(f"[{self.label}] trial {trial.trial_id} failed: see {trial.path}", file=self.stream, flush=True)
 
 
 class EpochBudgetStopper(tune.Stopper):
@@ -180,7 +152,8 @@ def run_search(
     if wandb_cb is not None:
         callbacks.append(wandb_cb)
     if not cfg.quiet:
-        callbacks.append(LineProgress(f"{searcher} seed {seed}", total))
+        search = (store, searcher, seed)
+        callbacks.append(LineProgress(f"{searcher} seed {seed}", total, cfg.budget_epochs, cfg.epochs, search=search))
     fs = None if store.is_local else store.fs
     run_config = tune.RunConfig(
         name=label,
