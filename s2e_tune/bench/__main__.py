@@ -15,6 +15,7 @@ BENCHMARKS = {
     "synthetic": "s2e_tune.bench.synthetic",  # S2E vs random search on synthetic objectives
     "throughput": "s2e_tune.bench.throughput",  # trainer epochs/s vs standard training and a reference loop
     "overhead": "s2e_tune.bench.overhead",  # Ray Tune wall time vs the same trials in one process
+    "gpu": "s2e_tune.bench.gpu",  # the loop on a GPU without Ray: epochs/s, memory, concurrent trials
 }
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from typing import Any
 
 import torch
@@ -37,6 +36,7 @@ import torch
 from noisylabels.data import DataSpec, prepare
 from noisylabels.spaces import coteaching_default
 from s2e_tune.bench.common import loadavg, machine_line, short_commit
+from s2e_tune.bench.epoch_timing import block_means, measure, ratio_stats
 from s2e_tune.bench.reference_loop import ReferenceCoteaching
 from trainables.engine import Trainer
 
@@ -60,49 +60,6 @@ def build_runners(data, total_epochs: int, model: str | None, device: str, seed:
         "standard": Trainer({**cfg, "method": "standard"}, data),
         "reference": ReferenceCoteaching(cfg, data),
     }
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_epoch(runner: Any, device: torch.device) -> tuple[float, float]:
-    """Wall and process CPU seconds of one ``train_epoch()``."""
-    _sync(device)
-    w0, c0 = time.perf_counter(), time.process_time()
-    runner.train_epoch()
-    _sync(device)
-    return time.perf_counter() - w0, time.process_time() - c0
-
-
-def measure(runners: dict[str, Any], epochs: int, repeats: int, device: torch.device, log=print) -> dict:
-    """Warm-up epoch, then ``repeats`` interleaved blocks of ``epochs`` timed epochs per runner.
-
-    Returns ``{name: [[(wall, cpu), ...] per block]}``.
-    """
-    names = list(runners)
-    for name in names:
-        w, _ = time_epoch(runners[name], device)
-        log(f"  warm-up {name:<10} {w:7.2f} s (not counted)")
-    blocks: dict[str, list[list[tuple[float, float]]]] = {n: [] for n in names}
-    for r in range(repeats):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            block = [time_epoch(runners[name], device) for _ in range(epochs)]
-            blocks[name].append(block)
-            mean_w = statistics.fmean(w for w, _ in block)
-            log(f"  repeat {r + 1}/{repeats} {name:<10} {mean_w:7.2f} s/epoch ({epochs} epochs)")
-    return blocks
-
-
-def block_means(blocks: list[list[tuple[float, float]]], which: int) -> list[float]:
-    return [statistics.fmean(e[which] for e in block) for block in blocks]
-
-
-def ratio_stats(num: list[float], den: list[float]) -> tuple[float, float, float]:
-    ratios = [a / b for a, b in zip(num, den, strict=True)]
-    return statistics.median(ratios), min(ratios), max(ratios)
 
 
 def verdict_at_most(value: float, target: float) -> str:
