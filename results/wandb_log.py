@@ -21,20 +21,25 @@ Modes (``--wandb``):
 
 Every trial run has ``group = "<experiment>/<searcher>-seed<seed>"``
 (``results.layout.search_label``), ``job_type = "trial"``, the given tags, the trial's config
-(plus ``searcher``, ``seed``, ``trial_id``) and, per epoch (W&B step = epoch),
+(plus ``searcher``, ``seed``, ``trial_id``, ``experiment``) and, per epoch (W&B step = epoch),
 ``results.schema.EPOCH_METRICS`` and ``time_this_iter_s``.
 
 wandb is imported on first use (:func:`_wandb`), not at the top: importing this module,
 ``--wandb off`` and :func:`has_api_key` with ``WANDB_API_KEY`` set never load it (a slow import).
+:func:`read_offline_run` reads a run's ``.wandb`` file back (its history, config, summary), no network.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+import struct
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +47,12 @@ from ray import tune
 
 from noisylabels.errors import UserError
 from results import layout
-from results.schema import EPOCH_METRICS
+from results.schema import EPOCH_METRICS, SEARCH_KEY
 
 MODES = ("off", "offline", "online")
 DEFAULT_PROJECT = "s2e-tune"
-TRIAL_METRICS = (*EPOCH_METRICS, "time_this_iter_s")
+TRIAL_METRICS = (*EPOCH_METRICS, "time_this_iter_s")  # what a trial run logs per epoch (finite values only)
+EXPERIMENT_KEY = "experiment"  # the config key naming the experiment, on every run (trials and summary)
 NO_KEY = "--wandb online needs a W&B API key: run `wandb login` or set WANDB_API_KEY, or use --wandb offline"
 
 
@@ -106,11 +112,7 @@ def _scalar(v: Any) -> Any:
             v = v.item()
         except (ValueError, TypeError):
             return None
-    if isinstance(v, bool | int | str):
-        return v
-    if isinstance(v, float):
-        return v
-    return None
+    return v if isinstance(v, bool | int | float | str) else None
 
 
 def _clean_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,18 +154,18 @@ class WandbTrialLogger(tune.Callback):
         state["_runs"] = {}
         return state
 
+    def run_config(self, trial) -> dict[str, Any]:
+        """The W&B config of a trial's run: its Tune config plus the search (``results.schema.SEARCH_KEY``:
+        searcher, seed), ``trial_id`` and :data:`EXPERIMENT_KEY`; W&B Reports group and filter on these."""
+        search = dict(zip(SEARCH_KEY, (self.searcher, self.seed), strict=True))
+        return {**_clean_config(trial.config), **search, "trial_id": trial.trial_id, EXPERIMENT_KEY: self.experiment}
+
     def _run(self, trial) -> Any:
         run = self._runs.get(trial.trial_id)
         if run is not None:
             return run
         Path(self.local_dir).mkdir(parents=True, exist_ok=True)
-        config = {
-            **_clean_config(trial.config),
-            "searcher": self.searcher,
-            "seed": self.seed,
-            "trial_id": trial.trial_id,
-            "experiment": self.experiment,
-        }
+        config = self.run_config(trial)
         run = _wandb().init(
             project=self.project,
             entity=self.entity,
@@ -273,7 +275,7 @@ def log_summary_run(
         group=f"{experiment}/summary",
         job_type="summary",
         tags=[str(t) for t in tags],
-        config={**_clean_config(config or {}), "experiment": experiment},
+        config={**_clean_config(config or {}), EXPERIMENT_KEY: experiment},
         mode=mode,
         reinit="create_new",
         settings=_settings(mode),
@@ -298,3 +300,101 @@ def log_summary_run(
         return str(Path(run.dir).parent)
     finally:
         run.finish()
+
+
+# ------------------------------------------------------------------------------ reading a run back
+# A run's ``run-<id>.wandb`` file is W&B's transaction log: a 7-byte header, then protobuf
+# ``wandb_internal_pb2.Record`` messages in the leveldb log format (32 KiB blocks; each chunk is
+# CRC-32 of its type byte and data, little-endian length, type FULL/FIRST/MIDDLE/LAST).
+_LOG_HEADER = struct.pack("<4sHB", b":W&B", 0xBEE1, 0)
+_BLOCK, _CHUNK_HEADER = 32768, 7
+_FULL, _FIRST, _LAST = 1, 2, 4
+
+
+@dataclass
+class OfflineRun:
+    """What one run's ``.wandb`` file holds (:func:`read_offline_run`).  ``history``: one dict per
+    logged step, ``_step`` and the logged keys (and W&B's own ``_runtime``, ``_timestamp``);
+    ``finished``: the run's exit record is in the file (W&B writes it shortly after ``finish()``)."""
+
+    run_id: str
+    group: str
+    job_type: str
+    tags: list[str]
+    config: dict[str, Any]
+    history: list[dict[str, Any]]
+    summary: dict[str, Any]
+    finished: bool
+
+
+def _log_records(data: bytes) -> Iterator[bytes]:
+    """The records of a ``.wandb`` file's bytes; stops at a chunk still being written."""
+    if not data.startswith(_LOG_HEADER):
+        raise ValueError("not a W&B run log (.wandb) file")
+    pos, parts = len(_LOG_HEADER), []
+    while pos + _CHUNK_HEADER <= len(data):
+        left = _BLOCK - pos % _BLOCK
+        if left < _CHUNK_HEADER:  # a block's zero trailer
+            pos += left
+            continue
+        crc, n, kind = struct.unpack_from("<IHB", data, pos)
+        chunk = data[pos + _CHUNK_HEADER : pos + _CHUNK_HEADER + n]
+        if kind == 0 or len(chunk) < n:
+            return
+        if zlib.crc32(chunk, zlib.crc32(bytes([kind]))) != crc:
+            raise ValueError(f"corrupt W&B run log: bad checksum at byte {pos}")
+        pos += _CHUNK_HEADER + n
+        parts = [chunk] if kind in (_FULL, _FIRST) else [*parts, chunk]
+        if kind in (_FULL, _LAST):
+            yield b"".join(parts)
+
+
+def _item_value(item) -> Any:
+    kind = item.WhichOneof("value") if "value" in item.DESCRIPTOR.oneofs_by_name else None
+    if kind in (None, "json"):
+        return json.loads(item.json if kind else item.value_json)  # json reads W&B's NaN, Infinity too
+    return None if kind == "none" else getattr(item, kind)
+
+
+def _apply(into: dict[str, Any], items, remove=()) -> None:
+    """Set each of ``items``, then drop each of ``remove``, in the nested dict ``into``: at an item's
+    flat ``key`` (may hold ``/``) or along its ``nested_key`` path; W&B's own ``_wandb`` left out."""
+    for item, drop in [*((i, False) for i in items), *((i, True) for i in remove)]:
+        path = [item.key] if item.key else list(item.nested_key)
+        node = {} if path[0] == "_wandb" else into
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        if drop:
+            node.pop(path[-1], None)
+        else:
+            node[path[-1]] = _item_value(item)
+
+
+def read_offline_run(run_dir: str | os.PathLike) -> OfflineRun:
+    """Read a run back from its directory (``<local_dir>/wandb/offline-run-*``), no network:
+    what W&B will upload on ``wandb sync``."""
+    from wandb.proto import wandb_internal_pb2 as pb  # local: wandb is a slow import
+
+    (path,) = Path(run_dir).glob("*.wandb")
+    out = OfflineRun("", "", "", [], {}, [], {}, False)
+    for raw in _log_records(path.read_bytes()):
+        rec = pb.Record()
+        rec.ParseFromString(raw)
+        kind = rec.WhichOneof("record_type")
+        if kind == "run":
+            r = rec.run
+            out.run_id, out.group, out.job_type, out.tags = r.run_id, r.run_group, r.job_type, list(r.tags)
+            _apply(out.config, rec.run.config.update, rec.run.config.remove)
+        elif kind in ("config", "summary"):
+            _apply(getattr(out, kind), getattr(rec, kind).update, getattr(rec, kind).remove)
+        elif kind == "history":
+            out.history.append({})
+            _apply(out.history[-1], rec.history.item)
+        elif kind == "exit":
+            out.finished = True
+    return out
+
+
+def read_offline_runs(local_dir: str | os.PathLike) -> list[OfflineRun]:
+    """Every offline run under ``<local_dir>/wandb/`` (:func:`read_offline_run`), oldest first."""
+    return [read_offline_run(d) for d in sorted(Path(local_dir, "wandb").glob("offline-run-*"))]

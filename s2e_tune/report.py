@@ -179,56 +179,11 @@ def build_report(store_or_uri: Store | str | os.PathLike, out: str | os.PathLike
 
 
 # ------------------------------------------------------------------------------ W&B report
-def wandb_report(summary: pd.DataFrame, manifest: dict[str, Any] | None, project: str | None = None) -> str:
-    """Build a W&B Report of the experiment; returns one line saying what happened."""
-    from results.wandb_log import has_api_key, project_name  # local: results.wandb_log imports ray
+def wandb_report(report: Report, project: str | None = None) -> str:
+    """Save a W&B Report of the experiment (``results.wandb_report``); one line says what happened."""
+    from results.wandb_report import save_wandb_report  # local: imports wandb_log, hence ray
 
-    try:
-        import wandb_workspaces.reports.v2 as wr  # optional package: its absence is a message
-    except ImportError:
-        return "W&B report skipped: the optional package wandb-workspaces is not installed (pip install it)"
-    if os.environ.get("WANDB_MODE") in ("offline", "disabled"):
-        return f"W&B report skipped: WANDB_MODE={os.environ['WANDB_MODE']}; a report needs the W&B server"
-    if not has_api_key():
-        return "W&B report skipped: no W&B API key (run `wandb login` or set WANDB_API_KEY)"
-    name = (manifest or {}).get("name") or "s2e-tune"
-    proj = project_name(project)
-    try:
-        import wandb  # local: a slow import that only a W&B report needs
-
-        entity = os.environ.get("WANDB_ENTITY") or wandb.Api().default_entity
-        quoted = name.replace("'", "\\'")
-        runset = wr.Runset(
-            entity=entity,
-            project=proj,
-            name=name,
-            filters=f"Config('experiment') = '{quoted}'",  # set by results.wandb_log on every run
-            groupby=["config.searcher"],
-        )
-        report = wr.Report(
-            entity=entity,
-            project=proj,
-            title=f"s2e-tune: {name}",
-            description="Search of Co-teaching's R(t): S2E vs. the usual searchers",
-            blocks=[
-                wr.H1(text=f"s2e-tune: {name}"),
-                wr.MarkdownBlock(text=markdown_table(summary)),
-                wr.PanelGrid(
-                    runsets=[runset],
-                    panels=[
-                        wr.LinePlot(x="epoch", y=["val_acc"], title="val_acc per epoch"),
-                        wr.LinePlot(x="epoch", y=["label_precision"], title="label precision per epoch"),
-                        wr.LinePlot(x="epoch", y=["test_acc"], title="test accuracy per epoch"),
-                        wr.MediaBrowser(media_keys=["search_efficiency"], num_columns=1),
-                    ],
-                ),
-            ],
-        )
-        report.save()
-        return f"W&B report: {report.url}"
-    except Exception as exc:  # noqa: BLE001 - network/auth/API problems: one line, not a traceback
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        return f"W&B report failed: {first}"
+    return save_wandb_report(report.summary, report.manifest, project, media_keys=list(report.images))
 
 
 # ------------------------------------------------------------------------------ CLI
@@ -266,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             names = ", ".join(os.path.basename(p) for p in paths.values())
             print(f"\nreport: {os.path.dirname(paths['summary_md'])}/ ({names})")
             if args.wandb_report:
-                print(wandb_report(summary, rep.manifest), file=sys.stderr)
+                print(wandb_report(rep), file=sys.stderr)
 
     return run_cli(body)
 
