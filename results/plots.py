@@ -27,6 +27,7 @@ Each ``plot_*`` function returns a :class:`matplotlib.figure.Figure`;
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -113,13 +114,15 @@ def plot_search_efficiency(
             nseeds[s] = int(cur["seeds"].iloc[0])
             m, se = cur[f"{which}_mean"].to_numpy(float), cur[f"{which}_se"].to_numpy(float)
             x = cur["x"].to_numpy(float)
-            ax.plot(x, m, drawstyle="steps-post", color=colors[s], lw=2.2 if s == "s2e" else 1.7, label=label(s))
+            ax.plot(x, m, drawstyle="steps-post", color=colors[s], lw=2.2 if s == "s2e" else 1.7, label=label(s), gid=s)
             band = np.nan_to_num(se, nan=0.0)
             ok = ~np.isnan(m)
             if ok.any() and np.any(band[ok] > 0):
-                ax.fill_between(x, m - band, m + band, where=ok, step="post", color=colors[s], alpha=0.12, lw=0)
+                ax.fill_between(
+                    x, m - band, m + band, where=ok, step="post", color=colors[s], alpha=0.12, lw=0, gid=f"band/{s}"
+                )
         if axis == "epochs" and budget:
-            ax.axvline(budget, color="k", lw=0.8, ls=":", alpha=0.6)
+            ax.axvline(budget, color="k", lw=0.8, ls=":", alpha=0.6, gid="budget")
             ax.text(
                 budget, 0.99, "budget ", transform=ax.get_xaxis_transform(), ha="right", va="top", fontsize=8, alpha=0.7
             )
@@ -205,7 +208,10 @@ def plot_label_precision(
                 rows = _trial_rows(epochs_df, s, seed, tid)
                 kw = {"lw": 2.2, "alpha": 1.0} if top else {"lw": 1.0, "alpha": 0.45}
                 lab = f"{label(s)} best trial (seed {seed}, {tid})" if top else None
-                ax.plot(rows["epoch"], rows[col], marker="o", ms=3 if top else 0, color=colors[s], label=lab, **kw)
+                gid = f"{s}/seed={seed}/{tid}"
+                ax.plot(
+                    rows["epoch"], rows[col], marker="o", ms=3 if top else 0, color=colors[s], label=lab, gid=gid, **kw
+                )
         defaults = find_default_trials(epochs_df, _noise_rate(manifest))
         for i, (s, seed, tid) in enumerate(defaults):
             rows = _trial_rows(epochs_df, s, seed, tid)
@@ -215,6 +221,7 @@ def plot_label_precision(
                 color="k",
                 ls="--",
                 lw=1.6,
+                gid=f"default/{s}/seed={seed}/{tid}",
                 label=f"Co-teaching default schedule (tau = noise rate, c = 1, T_k = 10): {label(s)} seed {seed}, {tid}"
                 if i == 0
                 else None,
@@ -250,10 +257,16 @@ def run_epochs(epochs_df: pd.DataFrame, manifest: Mapping[str, Any] | None = Non
     return int(epochs_df["epoch"].max()) if not epochs_df.empty else 1
 
 
+def _clock_points(T: int) -> int:
+    """Points of the dense R(t) curves: at least every unit of the reference clock, and a
+    multiple of ``T`` so that every epoch of the run (and the last) is one of them."""
+    return T * max(1, math.ceil(HORIZON / T))
+
+
 def _dense(config: Mapping[str, Any], T: int) -> tuple[np.ndarray, np.ndarray]:
-    """R on the schedules' reference clock (``HORIZON`` points) in epoch units: the shape
-    between the run's epochs."""
-    n = int(HORIZON)
+    """R on the schedules' reference clock (:func:`_clock_points` points) in epoch units: the
+    shape between the run's epochs."""
+    n = _clock_points(T)
     r = keep_ratio_curve(config, n)
     x = 1.0 + np.arange(n) * T / n
     keep = x <= T + 1e-9
@@ -273,7 +286,7 @@ def plot_schedules(
     colors = colours(best)
     rounds, kind = None, ""
     if s2e_history and s2e_history.get("rounds"):
-        rounds, kind = mean_schedule_by_round(s2e_history, int(HORIZON))  # dense: every unit of the clock
+        rounds, kind = mean_schedule_by_round(s2e_history, _clock_points(T))  # dense, through every epoch
     ncols = 2 if rounds is not None and len(rounds) else 1
     fig, axes = plt.subplots(
         1, ncols, figsize=(7.2 * ncols if ncols == 2 else 9.5, 5.6), constrained_layout=True, squeeze=False
@@ -294,16 +307,18 @@ def plot_schedules(
                 continue
             kw = {"lw": 2.2, "alpha": 1.0} if top else {"lw": 1.0, "alpha": 0.45}
             lab = f"{label(s)} best configuration (seed {seed})" if top else None
-            ax.plot(xd, rd, color=colors[s], label=lab, **kw)
+            ax.plot(xd, rd, color=colors[s], label=lab, gid=f"{s}/seed={seed}", **kw)
             if markers:
-                ax.plot(t, r, "o", color=colors[s], ms=4 if top else 2.5, alpha=kw["alpha"])
+                ax.plot(
+                    t, r, "o", color=colors[s], ms=4 if top else 2.5, alpha=kw["alpha"], gid=f"{s}/seed={seed}/epochs"
+                )
     nr = _noise_rate(manifest)
     default_cfg = coteaching_default(nr) if nr is not None else None
     if default_cfg is not None:
         xd, rd = _dense(default_cfg, T)
-        ax.plot(xd, rd, "k--", lw=1.6, label=f"Co-teaching default (tau = {nr:g}, c = 1, T_k = 10)")
+        ax.plot(xd, rd, "k--", lw=1.6, label=f"Co-teaching default (tau = {nr:g}, c = 1, T_k = 10)", gid="default")
         if markers:
-            ax.plot(t, keep_ratio_curve(default_cfg, T), "kx", ms=5)
+            ax.plot(t, keep_ratio_curve(default_cfg, T), "kx", ms=5, gid="default/epochs")
     ax.set_xlabel(f"epoch t (of T = {T})" + ("; dots: the epochs a run uses" if markers else ""))
     ax.set_ylabel("R(t): fraction of small-loss samples kept")
     ax.set_ylim(0, 1.05)
@@ -320,13 +335,13 @@ def plot_schedules(
         keep = xr <= T + 1e-9
         for i, r in enumerate(rounds):
             color = cmap(i / max(n - 1, 1))
-            ax2.plot(xr[keep], r[keep], color=color, lw=1.6)
-            if markers:  # the run's epochs sit at every (HORIZON / T)-th unit of the clock
-                idx = np.round((t - 1) * rounds.shape[1] / T).astype(int)
-                ax2.plot(t, r[idx], "o", color=color, ms=3)
+            ax2.plot(xr[keep], r[keep], color=color, lw=1.6, gid=f"round={i + 1}")
+            if markers:  # the run's epochs are every (points / T)-th point of the dense curve
+                idx = (t - 1) * (rounds.shape[1] // T)
+                ax2.plot(t, r[idx], "o", color=color, ms=3, gid=f"round={i + 1}/epochs")
         if default_cfg is not None:
             xd, rd = _dense(default_cfg, T)
-            ax2.plot(xd, rd, "k--", lw=1.4, label="Co-teaching default")
+            ax2.plot(xd, rd, "k--", lw=1.4, label="Co-teaching default", gid="default")
             ax2.legend(fontsize=8, loc="lower left")
         sm = plt.cm.ScalarMappable(cmap=cmap, norm=matplotlib.colors.Normalize(vmin=1, vmax=max(n, 2)))
         cb = fig.colorbar(sm, ax=ax2, label="S2E round (1 = first)")
