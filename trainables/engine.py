@@ -271,7 +271,9 @@ class Trainer:
             net.load_state_dict(s)
         for opt, s in zip(self.opts, state["opts"], strict=True):
             opt.load_state_dict(s)
-        self.shuffle_gen.set_state(state["shuffle_gen"])
-        torch.set_rng_state(state["torch_rng"])
+        # RNG states are CPU byte tensors; a checkpoint loaded with map_location="cuda" (as the
+        # Trainable restores on a GPU) has moved them to the device, which set_state refuses
+        self.shuffle_gen.set_state(state["shuffle_gen"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
         if "cuda_rng" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
