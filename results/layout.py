@@ -5,6 +5,7 @@ All paths are relative to the experiment root ``<storage>/<name>/`` and joined w
 benchmarks ask this module, never spell a path themselves::
 
     manifest.json                                      MANIFEST
+    lock.json                                          LOCK: held by the run writing the experiment
     epochs/searcher=<s>/seed=<k>/part-<trial>.parquet  epoch_part(...)
     trials/searcher=<s>/seed=<k>/part-<trial>.parquet  trial_part(...)
     trials.parquet, summary.parquet                    TRIALS_TABLE, SUMMARY_TABLE
@@ -18,6 +19,7 @@ benchmarks ask this module, never spell a path themselves::
 from __future__ import annotations
 
 MANIFEST = "manifest.json"
+LOCK = "lock.json"  # results.lock: host, pid, start and heartbeat of the run that writes the experiment
 EPOCHS = "epochs"  # one row per (trial, epoch), Hive-partitioned by searcher and seed
 TRIALS = "trials"  # one status row per trial when it ends, partitioned the same way
 TRIALS_TABLE = "trials.parquet"

@@ -86,9 +86,11 @@ def write_manifest(store: Store, config: dict[str, Any], device: dict[str, Any],
         **extra,
     }
     path = store.path(layout.MANIFEST)
-    if store.exists(path):  # a resumed run keeps the original and records the resume
+    if store.exists(path):  # a resumed run keeps the original, records the resume and its config
         old = json.loads(store.read_bytes(path))
         old.setdefault("resumed_at", []).append(manifest["created_at"])
+        old["config"] = config  # the same identity (s2e_tune.identity); searchers and seeds run so far
+        old["seeds"] = config.get("seeds")
         manifest = old
     store.write_bytes(path, json.dumps(manifest, indent=2, default=str).encode())
     return manifest

@@ -75,17 +75,7 @@ class ExperimentConfig:
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], source: str = "config") -> ExperimentConfig:
-        known = {f.name for f in fields(cls)}
-        clean: dict[str, Any] = {}
-        for key, value in values.items():
-            name = str(key).replace("-", "_")
-            if name == "searcher":
-                name = "searchers"
-            if name == "seed":
-                name = "seeds"
-            if name not in known:
-                raise UserError(f"unknown key {key!r} in {source}; valid keys: {', '.join(sorted(known))}")
-            clean[name] = value
+        clean = normalise_keys(values, source)
         if "searchers" in clean:
             clean["searchers"] = parse_searchers(clean["searchers"])
         if "seeds" in clean:
@@ -207,6 +197,19 @@ class ExperimentConfig:
         if self.resume and not self.name:
             raise UserError("--resume needs --name NAME of the experiment to continue")
         self.data_spec(self.seeds[0]).validate()
+
+
+def normalise_keys(values: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
+    """``values`` with the field names of :class:`ExperimentConfig` (dashes as underscores,
+    ``searcher``/``seed`` as ``searchers``/``seeds``); an unknown key is one line naming it."""
+    known = {f.name for f in fields(ExperimentConfig)}
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        name = {"searcher": "searchers", "seed": "seeds"}.get(str(key).replace("-", "_"), str(key).replace("-", "_"))
+        if name not in known:
+            raise UserError(f"unknown key {key!r} in {source}; valid keys: {', '.join(sorted(known))}")
+        clean[name] = value
+    return clean
 
 
 # extra.<searcher>: the searchers whose algorithm takes options from the config file

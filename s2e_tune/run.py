@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from noisylabels.data.prepare import DATASETS
 from noisylabels.errors import UserError, run_cli
@@ -23,6 +24,7 @@ from s2e_tune.config import (
     SEARCHERS,
     ExperimentConfig,
     load_config_file,
+    normalise_keys,
     parse_s2e_options,
     preset_values,
 )
@@ -109,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_config(argv: Sequence[str] | None) -> ExperimentConfig:
+    return ExperimentConfig.from_mapping(parse_values(argv))
+
+
+def parse_values(argv: Sequence[str] | None) -> dict[str, Any]:
+    """The keys the user set, by preset, ``--config`` file and flags (later wins), with the field
+    names of :class:`ExperimentConfig`; a key not set here keeps its default (or, on
+    ``--resume``, its stored value)."""
     args = vars(build_parser().parse_args(argv))
     config_file = args.pop("config", None)
     from_file = load_config_file(config_file) if config_file else {}
@@ -119,18 +128,19 @@ def parse_config(argv: Sequence[str] | None) -> ExperimentConfig:
         options = parse_s2e_options(s2e)
         extra = dict(values.get("extra") or {})
         values["extra"] = {**extra, "s2e": {**(extra.get("s2e") or {}), **options}}
-    return ExperimentConfig.from_mapping(values, source=config_file or "flags")
+    return normalise_keys(values, source=config_file or "flags")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     def body() -> None:
-        cfg = parse_config(argv)
+        values = parse_values(argv)
+        cfg = ExperimentConfig.from_mapping(values)
         cfg.validate()
         # imported here, not at the top: Ray Tune takes seconds to import, and a bad flag or
         # config key should answer with its one line at once
         from s2e_tune.experiment import run_experiment
 
-        run_experiment(cfg)
+        run_experiment(cfg, given=values)
 
     return run_cli(body, "interrupted; continue with --resume --name NAME")
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from s2e_tune.identity import IDENTITY_KEYS
 from searchers.registry import ALL
 
 # files of the benchmark: <storage>/<MARKDOWN_FILE>, <storage>/<META_FILE>, <storage>/<setting>/<REFERENCE_FILE>
@@ -22,24 +23,9 @@ REFERENCE_KINDS = {
 }
 TRAINED_REFERENCES = ("coteaching-default", "standard")  # what the real backend trains per seed
 
-# what makes two runs of one setting comparable: checked on --resume and --report-only
-BUDGET_KEYS = (
-    "dataset",
-    "method",
-    "space",
-    "noise",
-    "noise_rate",
-    "epochs",
-    "trials",
-    "mnist1d_samples",
-    "samples_per_round",
-    "val_fraction",
-    "val_labels",
-    "model",
-    "batch_size",
-    "lr",
-    "extra",
-)
+# what makes two runs of one setting comparable: checked on --resume and --report-only; the run
+# command's experiment identity (s2e_tune.identity), so the benchmark and the run agree
+BUDGET_KEYS = IDENTITY_KEYS
 # budget keys that only one searcher reads: a --rerun of that searcher may change them
 SEARCHER_KEYS = {"samples_per_round": "s2e", "extra": "s2e"}  # the benchmark's extra is only extra.s2e
 
