@@ -193,7 +193,10 @@ def search_efficiency(
         return Efficiency(per_seed, empty, pd.DataFrame(), {})
     for axis, col in X_AXES.items():
         top = max(float((x_max or {}).get(axis) or 0.0), float(per_seed[col].max()))
-        grid = make_grid(top, grid_points, integer=(axis == "epochs"))
+        # every search's own end is a grid point too, so each curve shows its final best (between
+        # two points of a 200-point time grid it would otherwise be cut off before its last step)
+        ends = per_seed.groupby("searcher", sort=False)[col].max().to_numpy(dtype=float)
+        grid = np.unique(np.concatenate([make_grid(top, grid_points, integer=(axis == "epochs")), ends]))
         grids[axis] = grid
         for searcher, gs in per_seed.groupby("searcher", sort=False):
             seeds = sorted(gs["seed"].unique())

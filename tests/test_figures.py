@@ -262,11 +262,6 @@ def test_efficiency_time_panels(figures):
         assert np.nanmax(np.where(np.isnan(yd), np.nan, xd)) <= 12.0 + 1e-9  # stops at the search's cost
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="results.efficiency cuts each time curve at the last grid point <= the search's cost: "
-    "S2E's last step (.75 at 12 s) falls between two points of the 200-point time grid and never shows",
-)
 def test_efficiency_time_panels_reach_each_searchers_final_best(figures):
     lines = by_gid(figures["efficiency"].axes[1])
     finals = {gid: float(last_value(lines[gid])) for gid in lines}
