@@ -26,6 +26,7 @@ from ray import tune
 from results.parquet_log import stored_epochs, stored_finals
 from results.schema import OBJECTIVE, best_trials
 from results.store import Store
+from trainables.trainable import RESTORE_WARNING
 
 
 def format_duration(seconds: float) -> str:
@@ -63,7 +64,8 @@ class LineProgress(tune.Callback):
         self.stream = stream or sys.stdout
         self.clock = clock
         self.start: float | None = None
-        self.epochs_here = 0  # consumed by this process: the pace of the time left
+        self.epochs_here = 0  # trained by this process: the pace of the time left
+        self.seen: set[tuple[str, Any]] = set()  # (trial, epoch) results counted in used
 
     def setup(self, **info):
         if self.search is not None:
@@ -71,12 +73,18 @@ class LineProgress(tune.Callback):
             self.finals = stored_finals(*self.search)
             self.done = len(self.finals)
         self.start, self.epochs_here = None, 0
+        self.seen: set[tuple[str, Any]] = set()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if self.start is None:  # the pace counts from the first result: Ray's start-up is not training
             self.start = self.clock() - float(result.get("time_this_iter_s") or 0.0)
-        self.used += 1
+        key = (trial.trial_id, result.get("epoch"))
+        if key not in self.seen:  # an epoch trained again after a checkpoint fallback is no new budget
+            self.seen.add(key)
+            self.used += 1
         self.epochs_here += 1
+        if result.get(RESTORE_WARNING):  # the workers' stderr does not reach this console
+            print(f"[{self.label}] trial {trial.trial_id}: {result[RESTORE_WARNING]}", file=self.stream, flush=True)
 
     def time_left(self) -> float | None:
         if self.start is None or self.epochs_here == 0:

@@ -27,11 +27,11 @@ def trial(trial_id: str, epoch: int, val: float) -> SimpleNamespace:
     return SimpleNamespace(trial_id=trial_id, last_result={"epoch": epoch, "val_acc": val, "label_precision": 0.5})
 
 
-def run_trial(p: LineProgress, clock: Clock, t, epochs_s: list[float]) -> str:
+def run_trial(p: LineProgress, clock: Clock, t, epochs_s: list[float], first_epoch: int = 1) -> str:
     """Report one result per entry of ``epochs_s`` (the clock when it arrives), then complete."""
-    for now in epochs_s:
+    for epoch, now in enumerate(epochs_s, start=first_epoch):
         clock.t = now
-        p.on_trial_result(0, [], t, {"time_this_iter_s": 1.0})
+        p.on_trial_result(0, [], t, {"time_this_iter_s": 1.0, "epoch": epoch})
     p.on_trial_complete(0, [], t)
     return p.stream.getvalue().splitlines()[-1]
 
@@ -78,8 +78,21 @@ def test_resume_takes_up_the_stored_epochs_and_finished_trials(tmp_path):
     p = LineProgress("s2e seed 0", 4, 8, 2, search=(store, "s2e", 0), stream=io.StringIO(), clock=clock)
     p.setup()
     assert (p.used, p.done, p.finals) == (3, 1, [(2, 0.4)])
-    line = run_trial(p, clock, trial("t2", 2, 0.35), [5.0])
+    line = run_trial(p, clock, trial("t2", 2, 0.35), [5.0], first_epoch=2)
     assert "trial 2/4 t2: epochs=2 val_acc=0.3500" in line and "best 0.4000 | 4/8 epochs (50 %)" in line
+
+
+def test_an_epoch_trained_again_after_a_fallback_is_not_new_budget_and_its_warning_is_shown():
+    clock = Clock(0.0)
+    p = LineProgress("s2e seed 0", total=2, budget=4, full_epochs=2, stream=io.StringIO(), clock=clock)
+    p.setup()
+    t = trial("a", 2, 0.3)
+    p.on_trial_result(0, [], t, {"epoch": 1, "time_this_iter_s": 1.0, "restore_warning": ""})
+    warning = "warning: checkpoint /x/trainer.pt unreadable (EOFError); restored from /y (epoch 1)"
+    p.on_trial_result(0, [], t, {"epoch": 2, "time_this_iter_s": 1.0, "restore_warning": warning})
+    p.on_trial_result(0, [], t, {"epoch": 2, "time_this_iter_s": 1.0, "restore_warning": ""})  # trained again
+    assert p.used == 2 and p.epochs_here == 3
+    assert p.stream.getvalue().splitlines() == [f"[s2e seed 0] trial a: {warning}"]
 
 
 @pytest.mark.parametrize(("s", "text"), [(0, "0s"), (44.6, "45s"), (130, "2m10s"), (3900, "1h05m")])

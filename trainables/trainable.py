@@ -22,6 +22,7 @@ from noisylabels.data import PreparedData
 from trainables.engine import Trainer
 
 CHECKPOINT_FILE = "trainer.pt"
+RESTORE_WARNING = "restore_warning"  # result key: the one-line warning of a checkpoint fallback, else ""
 DIGEST_SUFFIX = ".sha256"  # beside trainer.pt: its SHA-256, so a flipped byte is caught too
 STATE_KEYS = ("epoch", "nets", "opts", "shuffle_gen", "torch_rng")
 
@@ -128,7 +129,7 @@ class NoisyLabelTrainable(tune.Trainable):
         metrics["node_id"] = self._node_id
         # in every result (Tune's progress.csv keeps the columns of a trial's first result);
         # non-empty in the first result after restore() fell back or restarted
-        metrics["restore_warning"], self._restore_warning = self._restore_warning, ""
+        metrics[RESTORE_WARNING], self._restore_warning = self._restore_warning, ""
         return metrics
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
