@@ -91,12 +91,16 @@ def wandb_tags(cfg: ExperimentConfig, searcher: str | None = None) -> list[str]:
 
 
 def newest_searcher_state(store: Store, label: str) -> dict[str, Any] | None:
-    """The searcher state Tune saved last in the experiment ``label`` (fresh or resumed search)."""
+    """The searcher state Tune saved last in the experiment ``label`` (fresh or resumed search).
+
+    Newest by name, as Tune picks it (``searcher-state-<session start>.pkl``), not by mtime: a
+    resumed driver uploads the restored session's files again with its own, and on S3 (mtimes in
+    whole seconds) the older state could win the tie and lose the rounds run after the resume."""
     files = store.list_files(store.path(label), suffix=".pkl")
     files = [f for f in files if f.rsplit("/", 1)[-1].startswith("searcher-state-")]
     if not files:
         return None
-    newest = max(files, key=lambda f: store.fs.get_file_info(f).mtime)
+    newest = max(files, key=lambda f: f.rsplit("/", 1)[-1])
     return pickle.loads(store.read_bytes(newest))
 
 
@@ -170,6 +174,9 @@ def run_search(
     tune_path = store.path(label)
     if cfg.resume and tune.Tuner.can_restore(tune_path, storage_filesystem=fs):
         tuner = tune.Tuner.restore(tune_path, trainable, resume_errored=True, storage_filesystem=fs)
+        if not cfg.quiet:  # a resumed search without this line started afresh (no Tune state to restore)
+            where = tune_path if store.is_local else f"{store.fs.type_name}://{tune_path}"
+            print(f"[{searcher} seed {seed}] restored from {where}", flush=True)
     else:
         tuner = tune.Tuner(
             trainable,

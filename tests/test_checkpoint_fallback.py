@@ -22,7 +22,7 @@ from tests.faults import FaultyTrainable, faulty_trainable, truncate
 from trainables.engine import Trainer
 from trainables.trainable import CHECKPOINT_FILE, DIGEST_SUFFIX, NoisyLabelTrainable, write_state
 
-CFG = {"method": "coteaching", "epochs": 4, "seed": 3, **coteaching_default(0.5)}
+CFG = {"method": "coteaching", "epochs": 4, "seed": 3, "device": "cpu", **coteaching_default(0.5)}
 STABLE = [m for m in METRIC_COLUMNS if m != "epoch_time_s"]  # all but the clock
 
 

@@ -17,7 +17,7 @@ def strip_time(m):
 
 @pytest.mark.parametrize("model", ["cnn1d", "mlp"])
 def test_restored_trainer_continues_exactly(small_data, model):
-    cfg = {"method": "coteaching", "epochs": 4, "model": model, "seed": 3, **coteaching_default(0.5)}
+    cfg = {"method": "coteaching", "epochs": 4, "model": model, "seed": 3, "device": "cpu", **coteaching_default(0.5)}
     a = Trainer(cfg, small_data)
     a.train_epoch()
     state = copy.deepcopy(a.state_dict())
@@ -29,7 +29,7 @@ def test_restored_trainer_continues_exactly(small_data, model):
 
 
 def test_same_seed_same_metrics_other_seed_differs(small_data):
-    cfg = {"method": "coteaching", "epochs": 2, **coteaching_default(0.5)}
+    cfg = {"method": "coteaching", "epochs": 2, "device": "cpu", **coteaching_default(0.5)}
     runs = [strip_time(Trainer({**cfg, "seed": s}, small_data).train_epoch()) for s in (0, 0, 1)]
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]

@@ -205,7 +205,8 @@ def test_anchor_estimate_recovers_the_transition_matrix():
 
 
 def cfg_for(method, epochs=2, **kw):
-    return {"method": method, "epochs": epochs, "model": "mlp", "seed": 1, **coteaching_default(0.5), **kw}
+    cfg = {"method": method, "epochs": epochs, "model": "mlp", "seed": 1, "device": "cpu"}
+    return {**cfg, **coteaching_default(0.5), **kw}
 
 
 @pytest.mark.parametrize("method", ALL)

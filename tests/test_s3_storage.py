@@ -8,6 +8,7 @@ import pyarrow.fs as pafs
 import pytest
 
 import results
+from results import layout
 from results.store import Store
 from s2e_tune.run import main
 
@@ -15,9 +16,8 @@ from s2e_tune.run import main
 def test_search_writes_its_results_to_s3_and_resume_skips_finished_searches(s3_server, tmp_path, data_dir, capsys):
     cfg = tmp_path / "small.yaml"
     cfg.write_text("mnist1d_samples: 1000\n")
-    argv = ["--config", str(cfg), "--searcher", "random", "--trials", "2", "--epochs", "2",
-            "--storage", "s3://s2e-results/runs", "--name", "s3test", "--data-dir", str(data_dir),
-            "--quiet", "--wandb", "off"]
+    flags = "--searcher random --trials 2 --epochs 2 --storage s3://s2e-results/runs --name s3test --wandb off"
+    argv = ["--config", str(cfg), "--data-dir", str(data_dir), *flags.split(), "--quiet"]
     assert main(argv) == 0
     store = Store.from_uri("s3://s2e-results/runs/s3test")
     assert isinstance(store.fs, pafs.S3FileSystem)
@@ -34,9 +34,18 @@ def test_search_writes_its_results_to_s3_and_resume_skips_finished_searches(s3_s
     want = run.epochs.groupby("trial_id")["val_acc"].max()
     assert dict(zip(got["trial_id"], got["n"], strict=True)) == dict.fromkeys(want.index, 2)
     assert dict(zip(got["trial_id"], got["v"], strict=True)) == pytest.approx(want.to_dict())
+
+    def untouched():  # the part files, Tune's experiment, the done marker: byte for byte
+        kept = (layout.EPOCHS, layout.TRIALS, layout.tune_experiment("random", 0), layout.SEARCHES)
+        return {p: store.read_bytes(p) for k in kept for p in store.list_files(store.path(k), suffix="")}
+
+    files = untouched()
+    assert any("/epochs/" in p for p in files) and any("/experiment_state-" in p for p in files)
     capsys.readouterr()
-    assert main([*argv, "--resume"]) == 0
-    assert "already finished" not in capsys.readouterr().out  # --quiet
+    assert main([a for a in argv if a != "--quiet"] + ["--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "[random seed 0] already finished, skipped" in out and "restored from" not in out
+    assert untouched() == files  # nothing was trained again
     again = store.read_table(store.path("trials.parquet")).to_pandas()
     pd.testing.assert_frame_equal(trials, again)
 

@@ -36,7 +36,7 @@ def test_two_trials_report_every_metric_every_epoch(ray_local, small_data, tmp_p
 
 
 def test_trainable_checkpoint_restores_the_next_epoch(ray_local, small_data, tmp_path):
-    cfg = {"method": "coteaching", "epochs": 3, "seed": 1, **coteaching_default(0.5)}
+    cfg = {"method": "coteaching", "epochs": 3, "seed": 1, "device": "cpu", **coteaching_default(0.5)}
     cls = tune.with_parameters(NoisyLabelTrainable, data=small_data)
     a = cls(config=cfg)
     a.train()
