@@ -11,7 +11,12 @@ import torch
 from s2e_tune.bench import common
 
 BENCH = Path(common.__file__).parent
-SHARED = {"s2e_tune.bench.common", "s2e_tune.bench.procfs", "s2e_tune.bench.reference_loop"}
+SHARED = {
+    "s2e_tune.bench.common",
+    "s2e_tune.bench.epoch_timing",
+    "s2e_tune.bench.procfs",
+    "s2e_tune.bench.reference_loop",
+}
 
 
 def test_a_benchmark_imports_common_never_another_benchmark():
