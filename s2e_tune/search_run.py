@@ -35,23 +35,30 @@ class EpochBudgetStopper(tune.Stopper):
 
     Tune pickles the stopper with the experiment and restores that copy on ``--resume``; the
     restored copy first counts the epochs the search already has on disk, so a resumed search
-    gets what is left of its budget, not the whole budget again."""
+    gets what is left of its budget, not the whole budget again.  An epoch a trial trains again
+    after a checkpoint fallback (``trainables.trainable``) is counted once, as in
+    ``progress.LineProgress``."""
 
     def __init__(self, budget: int, store: Store, searcher: str, seed: int) -> None:
         self.budget = budget
         self.used = 0
+        self.seen: set[tuple[str, Any]] = set()  # (trial, epoch) results counted in used
         self.search = (store, searcher, seed)
         self.restored = False
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("seen", set())  # a stopper pickled before epochs were deduplicated
         self.restored = True
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         if self.restored:  # the first result after a restore: take up the count from the files
             self.used = max(self.used, stored_epochs(*self.search))
             self.restored = False
-        self.used += 1  # one result = one epoch
+        key = (trial_id, result.get("epoch"))
+        if key not in self.seen:  # one new result = one epoch
+            self.seen.add(key)
+            self.used += 1
         return False
 
     def stop_all(self) -> bool:
