@@ -153,7 +153,7 @@ def test_the_shipped_recording_is_the_protocols():
 
 
 def definition_shipped():
-    from s2e_tune.bench.search.replay import SHIPPED
+    from s2e_tune.replay.recording import SHIPPED
 
     if not (SHIPPED / record.META_FILE).exists():
         pytest.skip("no recording shipped in this checkout")

@@ -10,6 +10,7 @@ BENCHMARKS = {
     "record": "s2e_tune.bench.record",  # train many schedules once, for the replay backend
     "variants": "s2e_tune.bench.search.variants",  # S2E variants replayed against a replay benchmark's peers
     "fidelity": "s2e_tune.bench.fidelity",  # replay vs real: ranks and differences side by side
+    "headroom": "s2e_tune.bench.headroom",  # what a search can gain on the recorded landscape, against noise
     "methods": "s2e_tune.bench.methods",  # training methods on MNIST-1D noise settings, in-process
     "rounds": "s2e_tune.bench.rounds",  # inside S2E: does p_theta learn on the real objective, which K
     "synthetic": "s2e_tune.bench.synthetic",  # S2E vs random search on synthetic objectives

@@ -36,9 +36,9 @@ from s2e_tune.bench import common
 from s2e_tune.config import parse_seeds
 from s2e_tune.replay import quality
 from s2e_tune.replay import recording as rec
+from s2e_tune.replay.recording import META_FILE, TABLE_FILE
 
 PARTS = "parts"
-TABLE_FILE, META_FILE = "recording.parquet", "recording.json"
 DEFAULTS = rec.RecordingSpec(
     settings=common.ALL_SETTINGS,
     data_seeds=(0, 1, 2),

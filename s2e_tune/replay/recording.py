@@ -23,6 +23,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,9 @@ FIXED_SCHEDULES = ("coteaching-default", "keep-all")
 REPEAT_SEED_STEP = 1000  # repeat r of data seed d trains with seed d + r * REPEAT_SEED_STEP
 CLEAN_COLUMNS = ("val_acc_clean", "val_loss_clean")
 KEY_COLUMNS = ("setting", "data_seed", "schedule_id", "train_seed")
+# a recording's directory holds these two files; the one made for the protocol ships in SHIPPED
+TABLE_FILE, META_FILE = "recording.parquet", "recording.json"
+SHIPPED = Path(__file__).resolve().parent / "data"  # s2e_tune/replay/data
 COLUMNS = (*KEY_COLUMNS, "space", "config", "epoch", *METRIC_COLUMNS, *CLEAN_COLUMNS, "diverged")
 
 

@@ -35,11 +35,10 @@ from results.store import Store
 from s2e_tune.bench import common
 from s2e_tune.bench.search.definition import REFERENCE_FILE, SLOTS, BenchArgs, experiment_dir
 from s2e_tune.config import ExperimentConfig
+from s2e_tune.replay.recording import META_FILE, SHIPPED, TABLE_FILE
 from s2e_tune.replay.table import REPLAYED, ReplayTable, draw_of, query_curve
 from searchers import registry
 
-SHIPPED = Path(__file__).resolve().parents[2] / "replay" / "data"  # s2e_tune/replay/data
-TABLE_FILE, META_FILE = "recording.parquet", "recording.json"
 PART = "replay.parquet"  # the one part file of a replayed search, in each partition
 T0 = 1_800_000_000  # virtual timestamps: T0 + the simulator's clock (one second per epoch)
 # the recording's keys that must equal the benchmark's: the replay answers for these only
