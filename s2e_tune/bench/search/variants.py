@@ -60,6 +60,13 @@ VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
         "ablation: v9 that never moves (Beta(8, 8) sampling, no learning)",
     ),
     "v14-mixture": ({**BEFORE, "reuse_weights": "mixture"}, "mixture weights for reused samples (uniform start)"),
+    "v15-kl02": ({**BEFORE, "kl_per_param": 0.2}, "twice the trust region (uniform start): move off the prior faster"),
+    "v16-kl04": ({**BEFORE, "kl_per_param": 0.4}, "four times the trust region (uniform start)"),
+    "v17-centre2": ({**BEFORE, "init_concentration": 2.0}, "first distribution Beta(2, 2): a mild centring"),
+    "v18-centre2-kl02": (
+        {**BEFORE, "init_concentration": 2.0, "kl_per_param": 0.2},
+        "v17 with twice the trust region",
+    ),
 }
 SETTINGS = (*common.ALL_SETTINGS, "pair-45-clean")  # the protocol's four (bench search's FULL)
 SUMMARY = "summary.json"
