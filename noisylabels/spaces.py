@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +102,11 @@ class Space:
 
     def names(self) -> list[str]:
         return [p.name for p in self.params]
+
+    def config_from_unit(self, u: Sequence[float]) -> dict[str, Any]:
+        """The configuration at point ``u`` of the unit cube (one coordinate per parameter, in
+        order; :meth:`Param.from_unit`), with the space's fixed keys."""
+        return {**self.fixed, **{p.name: p.from_unit(float(x)) for p, x in zip(self.params, u, strict=True)}}
 
 
 def _s2e_params() -> tuple[Param, ...]:

@@ -55,8 +55,7 @@ def draw_means(
     sp = get_space(space)
     means, extra = np.empty(n), np.empty(n)
     for i, u in enumerate(rng.beta(concentration, concentration, size=(n, len(sp.params)))):
-        config = {**sp.fixed, **{p.name: p.from_unit(x) for p, x in zip(sp.params, u, strict=True)}}
-        m, w2 = table.mean_curve(query_curve(config, table.epochs))
+        m, w2 = table.mean_curve(query_curve(sp.config_from_unit(u), table.epochs))
         means[i], extra[i] = m[-1, VAL], max(0.0, 1.0 - w2)
     return means, extra
 

@@ -91,7 +91,7 @@ def prior_draw(space_name: str, rng: np.random.Generator) -> dict[str, Any]:
     """One configuration of ``space_name`` from its prior (uniform, log-uniform where ``log``):
     the distribution Ray Tune's ``tune.uniform``/``tune.loguniform`` domains sample."""
     space = SPACES[space_name]
-    return {**space.fixed, **{p.name: p.from_unit(float(rng.uniform())) for p in space.params}}
+    return space.config_from_unit([rng.uniform() for _ in space.params])
 
 
 def schedules(spec: RecordingSpec, noise_rate: float, data_seed: int) -> list[tuple[str, dict[str, Any]]]:
