@@ -23,6 +23,19 @@ import torch
 from results.manifest import git_commit
 from s2e_tune.config import ExperimentConfig
 
+
+# ------------------------------------------------------------------------------ worker processes
+def one_thread() -> None:
+    """Pin this process to one thread: torch's intra-op pool and every BLAS/OpenMP pool numpy,
+    scipy and torch loaded. A benchmark worker pool starts one process per core; without this
+    each process's OpenBLAS spins on every core, and a GP-based searcher's replay (BO, GP-BO)
+    runs about 3x slower on 2 cores (BENCHMARKS.md, "The replay")."""
+    import threadpoolctl
+
+    torch.set_num_threads(1)
+    threadpoolctl.threadpool_limits(1)
+
+
 # ------------------------------------------------------------------------------ noise settings
 SETTINGS = {  # name -> (noise, rate)
     "pair-45": ("pair", 0.45),

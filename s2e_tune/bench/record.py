@@ -129,9 +129,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, rec.RecordingSpec]:
 
 
 def _work(spec: rec.RecordingSpec, job: rec.Job, out: str, data_dir: str | None) -> tuple[str, float]:
-    import torch
-
-    torch.set_num_threads(1)
+    common.one_thread()
     noise, rate = common.SETTINGS[job.setting]
     t0 = time.perf_counter()
     df = rec.train(spec, job, noise, rate, data_dir)

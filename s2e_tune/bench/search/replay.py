@@ -186,9 +186,7 @@ def replay_references(cfg: ExperimentConfig, setting: str, recording: str, data_
 
 # ------------------------------------------------------------------------------ the run
 def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
+    common.one_thread()
     _quiet()
 
 

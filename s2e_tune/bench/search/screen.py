@@ -62,9 +62,9 @@ def s2e_search(cfg: Any, setting: str, seed: int, recording: str, data_seeds: li
 
 
 def _job(job: tuple) -> tuple[str, int, np.ndarray]:
-    from s2e_tune.bench.search.replay import _quiet
+    from s2e_tune.bench.search.replay import _init_worker
 
-    _quiet()
+    _init_worker()
     cfg, setting, seed, recording, data_seeds = job
     return setting, seed, s2e_search(cfg, setting, seed, recording, data_seeds)
 
