@@ -26,6 +26,7 @@ from results.store import Store
 from results.wandb_log import wandb_callback
 from s2e_tune.config import ExperimentConfig
 from s2e_tune.progress import LineProgress
+from s2e_tune.tune_log import stale_checkpoint_notes
 from searchers import registry
 from trainables.trainable import NoisyLabelTrainable
 
@@ -199,7 +200,7 @@ def run_search(
             ),
             run_config=run_config,
         )
-    with pending_trials(plan.max_pending), tune_env(TUNE_DISABLE_SIGINT_HANDLER="1"):
+    with pending_trials(plan.max_pending), tune_env(TUNE_DISABLE_SIGINT_HANDLER="1"), stale_checkpoint_notes():
         tuner.fit()
     if spec.history is not None:  # the searcher's own record of the search (S2E: p_theta per round)
         state = newest_searcher_state(store, label)
