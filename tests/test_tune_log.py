@@ -87,8 +87,10 @@ def test_a_resume_after_tune_lost_track_of_a_deleted_checkpoint(small_data, tmp_
             run_search(cfg, store, "random", 0, small_data, callbacks=[InterruptAt(tmp_path / "interrupted")])
     finally:
         ray.shutdown()
+    # Tune keeps two; a third may be on disk if the trial saved it before the driver processed it.
+    # Either way the oldest is one Tune's snapshot still lists, and the restore uses a newer one.
     checkpoints = sorted(tmp_path.glob("t/random-seed0/trial_*/checkpoint_*"))
-    assert len(checkpoints) == 2, checkpoints  # Tune keeps two
+    assert 2 <= len(checkpoints) <= 3, checkpoints
     for p in sorted(checkpoints[0].rglob("*"), reverse=True):
         p.unlink() if p.is_file() else p.rmdir()
     checkpoints[0].rmdir()
