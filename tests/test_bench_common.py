@@ -86,3 +86,27 @@ def test_setting_config_command_line_and_write_json(tmp_path):
 @pytest.mark.parametrize("setting", sorted(common.SETTINGS))
 def test_every_setting_has_a_title(setting):
     assert setting in common.SETTING_TITLES
+
+
+def _pools_after_one_thread() -> list[tuple[str, int]]:
+    import threadpoolctl
+
+    common.one_thread()
+    return [(p["internal_api"], p["num_threads"]) for p in threadpoolctl.threadpool_info()] + [
+        ("torch", torch.get_num_threads())
+    ]
+
+
+def test_one_thread_pins_every_pool_of_a_worker_process():
+    """What a benchmark worker runs first: torch and every BLAS/OpenMP pool at one thread (in a
+    spawned process, as the workers are; this process's pools stay as they are)."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    import numpy  # noqa: F401 - numpy's and scipy's OpenBLAS are loaded in the child too
+    import scipy.linalg  # noqa: F401
+
+    with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pools = pool.submit(_pools_after_one_thread).result()
+    assert ("torch", 1) in pools and any(api == "openblas" for api, _ in pools), pools
+    assert all(n == 1 for _, n in pools), pools
