@@ -27,7 +27,7 @@ import pandas as pd
 from s2e_tune.bench import common
 from s2e_tune.bench.search import aggregate
 from s2e_tune.bench.search.definition import REFERENCE
-from s2e_tune.bench.search.replay import TABLE_FILE, _table, data_seed_of, load_recording_meta, table_dir
+from s2e_tune.bench.search.replay import TABLE_FILE, _init_worker, _table, data_seed_of, load_recording_meta, table_dir
 from s2e_tune.replay.table import REPLAYED, draw_of, query_curve
 from searchers import registry
 
@@ -62,9 +62,6 @@ def s2e_search(cfg: Any, setting: str, seed: int, recording: str, data_seeds: li
 
 
 def _job(job: tuple) -> tuple[str, int, np.ndarray]:
-    from s2e_tune.bench.search.replay import _init_worker
-
-    _init_worker()
     cfg, setting, seed, recording, data_seeds = job
     return setting, seed, s2e_search(cfg, setting, seed, recording, data_seeds)
 
@@ -92,7 +89,7 @@ def screen(bench_args: Any, cfgs: dict[str, Any], out: Path, workers: int) -> di
     peers = peer_finals(bench_args, out)
     jobs = [(cfg, s, seed, recording, data_seeds) for s, cfg in cfgs.items() for seed in bench_args.bench.seeds]
     runs: dict[tuple[str, int], np.ndarray] = {}
-    with cf.ProcessPoolExecutor(max_workers=workers) as pool:
+    with cf.ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
         for setting, seed, values in pool.map(_job, jobs, chunksize=5):
             runs[(setting, seed)] = values
     settings = {}
