@@ -62,6 +62,17 @@ class Store:
     def read_table(self, path: str) -> pa.Table:
         return pq.read_table(path, filesystem=self.fs)
 
+    def delete(self, path: str) -> bool:
+        """Remove the file or directory tree at ``path``; False if nothing was there."""
+        kind = self.fs.get_file_info(path).type
+        if kind == pafs.FileType.NotFound:
+            return False
+        if kind == pafs.FileType.Directory:
+            self.fs.delete_dir(path)
+        else:
+            self.fs.delete_file(path)
+        return True
+
     def list_files(self, path: str, suffix: str = ".parquet") -> list[str]:
         if not self.exists(path):
             return []

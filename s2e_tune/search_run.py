@@ -9,16 +9,21 @@ after the fit (S2E: its p_theta per round).  Paths come from ``results.layout``.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import json
 import os
 import pickle
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ray import tune
+from ray.tune.execution.tune_controller import TuneController
 
 from results import layout
+from results.forget import forget_search
 from results.history import write_history
 from results.parquet_log import ParquetLogger, stored_epochs
 from results.schema import MODE, OBJECTIVE
@@ -29,6 +34,8 @@ from s2e_tune.progress import LineProgress
 from s2e_tune.tune_log import stale_checkpoint_notes
 from searchers import registry
 from trainables.trainable import NoisyLabelTrainable
+
+STATE_FILES = TuneController.CKPT_FILE_TMPL.format("*")  # Tune's experiment state files
 
 
 class EpochBudgetStopper(tune.Stopper):
@@ -112,6 +119,27 @@ def newest_searcher_state(store: Store, label: str) -> dict[str, Any] | None:
     return pickle.loads(store.read_bytes(newest))
 
 
+def unreadable_tune_state(store: Store, label: str) -> str | None:
+    """The path of the experiment state Tune would restore ``label`` from, if it is not JSON.
+
+    Tune restores from its newest ``experiment_state-<session>.json`` (newest by name).  Tune
+    writes that file in place in a staging directory while a background thread may still be
+    copying the previous one to the storage path; a driver stopped at that moment (Ctrl+C
+    raises out of the fit here, or a kill) can leave an empty or cut copy in storage, which
+    Tune then fails to restore, logs, and goes on without its searcher's space.  ``None``
+    when the state parses (or there is none)."""
+    names = {f.rsplit("/", 1)[-1]: f for f in store.list_files(store.path(label), suffix=".json")}
+    files = [path for name, path in names.items() if fnmatch.fnmatch(name, STATE_FILES)]
+    if not files:
+        return None
+    newest = max(files, key=lambda f: f.rsplit("/", 1)[-1])
+    try:
+        json.loads(store.read_bytes(newest))
+    except ValueError:
+        return newest
+    return None
+
+
 @contextlib.contextmanager
 def tune_env(**values: str | None):
     """Set Tune's environment variables for one fit, leaving any the user has set (and ``None``s)."""
@@ -180,6 +208,14 @@ def run_search(
         sync_config=tune.SyncConfig(sync_period=5),
     )
     tune_path = store.path(label)
+    broken = unreadable_tune_state(store, label) if cfg.resume else None
+    if broken is not None:  # nothing to restore from: this one search starts again, cleanly
+        forget_search(store, searcher, seed)
+        print(
+            f"[{searcher} seed {seed}] warning: Tune's saved state {broken} is unreadable (cut off "
+            "when the run stopped); this search starts again from scratch, its partial rows removed",
+            file=sys.stderr, flush=True,
+        )
     if cfg.resume and tune.Tuner.can_restore(tune_path, storage_filesystem=fs):
         tuner = tune.Tuner.restore(tune_path, trainable, resume_errored=True, storage_filesystem=fs)
         if not cfg.quiet:  # a resumed search without this line started afresh (no Tune state to restore)

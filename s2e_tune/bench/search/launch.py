@@ -5,7 +5,6 @@ process, and the tables from the files (``aggregate``, ``render``)."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from noisylabels.errors import UserError
 from noisylabels.spaces import coteaching_default
 from results import layout
 from results import manifest as results_manifest
+from results.forget import forget_search
 from results.store import Store
 from s2e_tune.bench import common
 from s2e_tune.bench.search import aggregate, render
@@ -99,22 +99,11 @@ def check_same_budget(
 
 def forget_searches(out: Path, searchers: Sequence[str], seeds: Sequence[int]) -> list[Path]:
     """Delete everything the (searcher, seed) searches left in the experiment ``out``
-    (:func:`results.layout.search_paths`), so a ``--resume`` runs those searches again from
+    (:func:`results.forget.forget_search`), so a ``--resume`` runs those searches again from
     scratch.  Other searchers' files are not touched; ``trials.parquet``, ``summary.parquet`` and
     the plots are rebuilt from the parts by the run.  Returns the paths removed."""
-    removed = []
-    for searcher in searchers:
-        for seed in seeds:
-            for rel in layout.search_paths(searcher, seed):
-                path = out / rel
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
-                else:
-                    continue
-                removed.append(path)
-    return removed
+    store = Store.from_uri(str(out))
+    return [Path(p) for searcher in searchers for seed in seeds for p in forget_search(store, searcher, seed)]
 
 
 def record_rerun(out: Path, cfg: ExperimentConfig, searchers: Sequence[str], when: str, sha: str) -> None:
