@@ -128,6 +128,7 @@ def test_every_registered_searcher_replays_within_its_budget(tiny_recording, tmp
 
     pairs = same_trials(storage, again)
     assert len(pairs) == 2 * TRIALS and (pairs["val_acc_real"] == pairs["val_acc_replay"]).all()
+    assert same_trials(storage, again, searcher="no-such-searcher").empty  # a setting it never ran: no pairs
 
 
 def test_replay_refuses_a_recording_of_another_protocol(tiny_recording, capsys):

@@ -140,10 +140,14 @@ def same_trials(real_dir: Path, replay_dir: Path, searcher: str = "random") -> p
         for d in (exp, replay_dir / exp.name):
             e = read_epochs(Store.from_uri(str(d)))
             e = e[e["searcher"] == searcher]
+            if e.empty:  # this searcher has no trial here (yet): nothing to pair
+                break
             last = e[e["epoch"] == e.groupby(["seed", "trial_id"])["epoch"].transform("max")]
             cfg = sorted(c for c in last.columns if c.startswith(CONFIG_PREFIX) and last[c].dtype.kind == "f")
             key = last[cfg].round(9).astype(str).agg("|".join, axis=1)
             finals.append(last.assign(key=key)[["seed", "key", "epoch", "val_acc", "test_acc"]])
+        if len(finals) < 2:
+            continue
         j = finals[0].merge(finals[1], on=["seed", "key", "epoch"], suffixes=("_real", "_replay"))
         out.append(j.assign(setting=exp.name))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
