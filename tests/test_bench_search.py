@@ -428,3 +428,17 @@ def test_quick_benchmark_end_to_end(tmp_path, data_dir, capsys):
     assert "over 2 invocations (--resume)" in rerun_md  # the first run's record is kept as it was
     manifest = json.loads((exp / "manifest.json").read_text())
     assert [r["searchers"] for r in manifest["reruns"]] == [["s2e"]]
+
+
+def test_the_report_lists_every_command_that_wrote_the_storage(tmp_path):
+    """A --resume may name other settings or searchers than the first run: all commands are kept."""
+    first = ["--quick", "--storage", str(tmp_path), "--settings", "sym-50"]
+    meta, _ = launch.start_meta(search.parse_args(first), {}, first)
+    later = ["--quick", "--storage", str(tmp_path), "--settings", "pair-45-clean", "--resume"]
+    for _ in range(2):  # the same command twice is listed once
+        meta, _ = launch.start_meta(search.parse_args(later), meta, later)
+    assert len(meta["commands"]) == 2 and meta["command"] == meta["commands"][0]
+    assert "sym-50" in meta["commands"][0] and "pair-45-clean" in meta["commands"][1]
+    assert meta["invocations"] == 3
+    fresh, _ = launch.start_meta(search.parse_args(first), meta, first)  # not --resume: a new record
+    assert fresh["commands"] == [fresh["command"]] and "pair-45-clean" not in fresh["command"]

@@ -196,9 +196,13 @@ def start_meta(args: BenchArgs, meta: dict[str, Any], argv: Sequence[str]) -> tu
     run's own, or on ``--rerun`` a new record in ``meta["reruns"]`` (the first run's stays)."""
     sha = common.short_commit()
     resumed = args.resume
+    this = common.command_line("search", argv)
+    # every distinct command that wrote into this storage, in order (a --resume may name other settings)
+    before = (meta.get("commands") or [meta["command"]]) if resumed and meta.get("command") else []
     meta = {
         **meta,
-        "command": meta.get("command") if resumed and meta.get("command") else common.command_line("search", argv),
+        "command": before[0] if before else this,
+        "commands": before + ([this] if this not in before else []),
         "started": meta.get("started") if resumed and meta.get("started") else common.now(),
         "loadavg_start": meta.get("loadavg_start") if resumed and meta.get("loadavg_start") else common.loadavg(),
         "machine": common.machine_line(),
