@@ -183,6 +183,19 @@ def test_fidelity_compares_ranks_and_differences_and_can_disagree():
         fidelity.side_by_side(real, other)
 
 
+def test_chance_agreement_pairs_disjoint_seed_groups():
+    """Groups of 2 seeds: 0-1 with 2-3, 4-5 with 6-7; seeds 8 (an odd group) is left out."""
+    from s2e_tune.bench import fidelity
+
+    order = {"a": 0.3, "b": 0.2, "c": 0.1}
+    rows = []
+    for seed in range(9):
+        flip = seed in (6, 7)  # the second pair's second group ranks the searchers the other way
+        rows += [{"searcher": n, "seed": seed, "best_val_acc": -v if flip else v} for n, v in order.items()]
+    rho = fidelity.chance_agreement(pd.DataFrame(rows), group=2)
+    assert rho == [pytest.approx(1.0), pytest.approx(-1.0)]
+
+
 def test_a_searcher_that_answers_none_while_nothing_runs_is_asked_again():
     """Tune asks again every step (BayesOptSearch returns None for a duplicate); so does the replay."""
     from ray.tune.search import Searcher

@@ -12,10 +12,19 @@ trial where both backends ran the same configuration (random search draws the sa
 same seed): the final ``val_acc`` and test accuracy of real training against the replay's, as the
 correlation and the RMS difference beside the spread of the real values.
 
+With ``--chance-dir`` (a replay ``--storage`` with many seeds, e.g. 0-49) it measures what rank
+agreement to expect from noise alone: it cuts that replay's seeds into disjoint groups as large
+as the real benchmark's (seeds 0-2, 3-5, ...: each group covers the recording's data seeds once,
+as the real seeds do) and gives Spearman's correlation between the mean ranks of consecutive
+groups, i.e. between two independent runs of the same benchmark with that many seeds.  A
+real-vs-replay correlation inside that range says the few real seeds cannot check the ranks; one
+below it says the replay ranks differently from real training.
+
 Example::
 
     python -m s2e_tune.bench fidelity --real real.json --replay replay.json
     python -m s2e_tune.bench fidelity --real real.json --replay replay.json --real-dir R --replay-dir P
+    python -m s2e_tune.bench fidelity --real real.json --replay replay.json --chance-dir P
 """
 
 from __future__ import annotations
@@ -153,6 +162,55 @@ def same_trials(real_dir: Path, replay_dir: Path, searcher: str = "random") -> p
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
+def chance_agreement(finals: pd.DataFrame, group: int) -> list[float]:
+    """Spearman between the searchers' mean ranks in disjoint groups of ``group`` consecutive
+    seeds, paired (seeds 0..g-1 with g..2g-1, and so on); ``finals``: searcher, seed, best_val_acc."""
+    from s2e_tune.bench.search.aggregate import mean_ranks
+
+    seeds = sorted(finals["seed"].unique())
+    groups = [seeds[i : i + group] for i in range(0, len(seeds) - group + 1, group)]
+    return [
+        spearman(mean_ranks(finals[finals["seed"].isin(a)]), mean_ranks(finals[finals["seed"].isin(b)]))
+        for a, b in zip(groups[0::2], groups[1::2], strict=False)  # an odd last group is left out
+    ]
+
+
+def replay_finals(setting_dir: Path, budget: float, full_epochs: int) -> pd.DataFrame:
+    """Per (searcher, seed) of one setting's results: the best ``val_acc`` at the full budget."""
+    from results.efficiency import search_efficiency
+    from results.store import Store
+    from results.tables import read_epochs
+    from s2e_tune.bench.search.aggregate import final_values
+
+    epochs = read_epochs(Store.from_uri(str(setting_dir)))
+    eff = search_efficiency(epochs, full_epochs=full_epochs, x_max={"epochs": budget})
+    return final_values(eff, budget)
+
+
+def chance_markdown(real: dict[str, Any], replay: dict[str, Any], chance_dir: Path) -> str:
+    """Per setting: the real-vs-replay Spearman beside the range two independent replays of as
+    many seeds give (:func:`chance_agreement` over ``chance_dir``)."""
+    _, stats = side_by_side(real, replay)
+    group = len(real["seeds"])
+    rows = []
+    for setting in [s for s in real["settings"] if (chance_dir / s / "epochs").is_dir()]:
+        finals = replay_finals(chance_dir / setting, float(real["trials"] * real["epochs"]), int(real["epochs"]))
+        finals = finals[finals["searcher"].isin(list(real["settings"][setting]))]
+        rho = np.array([r for r in chance_agreement(finals, group) if not math.isnan(r)])
+        if not len(rho):
+            continue
+        obs = stats.get(f"spearman_{setting}", math.nan)
+        rows.append(
+            [setting, f"{obs:.2f}", str(len(rho)), f"{np.median(rho):.2f}", f"{rho.min():.2f} to {rho.max():.2f}",
+             f"{100 * np.mean(rho <= obs):.0f} %"]
+        )  # fmt: skip
+    head = ["setting", "real vs replay", "replay pairs", "median", "range", "pairs at or below real vs replay"]
+    return (
+        f"Rank agreement by chance: Spearman between two independent replays of {group} seeds each "
+        f"(disjoint seed groups of {chance_dir}):\n\n" + md_table(head, rows)
+    )
+
+
 def trial_markdown(pairs: pd.DataFrame) -> str:
     rows = []
     for setting, g in pairs.groupby("setting", sort=False):
@@ -182,11 +240,16 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--replay", required=True, help="the same of --backend replay")
         p.add_argument("--real-dir", help="the real benchmark's --storage: compare the same trials")
         p.add_argument("--replay-dir", help="the replay benchmark's --storage")
+        p.add_argument(
+            "--chance-dir", help="a replay --storage with many seeds: the rank agreement two independent runs show"
+        )
         a = p.parse_args(argv)
         print(markdown(_read(a.real), _read(a.replay)), end="")
         if a.real_dir and a.replay_dir:
             pairs = same_trials(Path(a.real_dir), Path(a.replay_dir))
             print("\nThe same configurations (random search, same seeds), final epoch:\n")
             print(trial_markdown(pairs) if not pairs.empty else "none in common\n", end="")
+        if a.chance_dir:
+            print("\n" + chance_markdown(_read(a.real), _read(a.replay), Path(a.chance_dir)), end="")
 
     return run_cli(body)
