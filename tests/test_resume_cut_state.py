@@ -14,11 +14,8 @@ import ray
 from results import layout
 from results.store import Store
 from results.tables import read_epochs
-from s2e_tune.config import ExperimentConfig
 from s2e_tune.search_run import run_search, unreadable_tune_state
-from tests.test_tune_log import InterruptAt
-
-EPOCHS = 6  # InterruptAt stops the driver at epoch 4
+from tests.test_tune_log import EPOCHS, interrupted_search
 
 
 def test_unreadable_tune_state_finds_only_a_newest_state_that_is_not_json(tmp_path):
@@ -37,22 +34,7 @@ def test_unreadable_tune_state_finds_only_a_newest_state_that_is_not_json(tmp_pa
 
 def test_a_resume_from_a_cut_off_tune_state_runs_the_search_again_cleanly(small_data, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RAY_AIR_NEW_OUTPUT", "0")
-    cfg = ExperimentConfig(
-        searchers=("random",), trials=1, epochs=EPOCHS, mnist1d_samples=1000, storage=str(tmp_path),
-        name="t", wandb="off", quiet=True, model="mlp",
-    )
-    cfg.validate()
-    store = Store.from_uri(str(tmp_path / "t"))
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    try:
-        try:
-            run_search(cfg, store, "random", 0, small_data, callbacks=[InterruptAt(tmp_path / "interrupted")])
-        except KeyboardInterrupt:
-            pass
-        else:
-            raise AssertionError("the search was not interrupted")
-    finally:
-        ray.shutdown()
+    cfg, store = interrupted_search(small_data, tmp_path)
     assert len(read_epochs(store)) >= 1
     states = sorted((tmp_path / "t" / "random-seed0").glob("experiment_state-*.json"))
     assert states, "Tune saved no experiment state"

@@ -64,18 +64,9 @@ class InterruptAt(tune.Callback):
             raise KeyboardInterrupt
 
 
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[logging.LogRecord] = []
-
-    def emit(self, r: logging.LogRecord) -> None:
-        self.seen.append(r)
-
-
-def test_a_resume_after_tune_lost_track_of_a_deleted_checkpoint(small_data, tmp_path, monkeypatch):
-    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "0")
-    monkeypatch.setenv("RAY_AIR_NEW_OUTPUT", "0")
+def interrupted_search(small_data, tmp_path: Path) -> tuple[ExperimentConfig, Store]:
+    """A one-trial random search of ``EPOCHS`` epochs in ``tmp_path/t``, stopped by Ctrl+C
+    (``KeyboardInterrupt``) at epoch ``STOP_AT``; returns its config and store."""
     cfg = ExperimentConfig(
         searchers=("random",), trials=1, epochs=EPOCHS, mnist1d_samples=1000, storage=str(tmp_path),
         name="t", wandb="off", quiet=True, model="mlp",
@@ -88,6 +79,22 @@ def test_a_resume_after_tune_lost_track_of_a_deleted_checkpoint(small_data, tmp_
             run_search(cfg, store, "random", 0, small_data, callbacks=[InterruptAt(tmp_path / "interrupted")])
     finally:
         ray.shutdown()
+    return cfg, store
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[logging.LogRecord] = []
+
+    def emit(self, r: logging.LogRecord) -> None:
+        self.seen.append(r)
+
+
+def test_a_resume_after_tune_lost_track_of_a_deleted_checkpoint(small_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "0")
+    monkeypatch.setenv("RAY_AIR_NEW_OUTPUT", "0")
+    cfg, store = interrupted_search(small_data, tmp_path)
     # Tune keeps two; a third may be on disk if the trial saved it before the driver processed it.
     # Either way the oldest is one Tune's snapshot still lists, and the restore uses a newer one.
     checkpoints = sorted(tmp_path.glob("t/random-seed0/trial_*/checkpoint_*"))
