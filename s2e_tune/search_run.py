@@ -21,6 +21,7 @@ from typing import Any
 
 from ray import tune
 from ray.tune.execution.tune_controller import TuneController
+from ray.tune.search import Searcher
 
 from results import layout
 from results.forget import forget_search
@@ -34,8 +35,6 @@ from s2e_tune.progress import LineProgress
 from s2e_tune.tune_log import stale_checkpoint_notes
 from searchers import registry
 from trainables.trainable import NoisyLabelTrainable
-
-STATE_FILES = TuneController.CKPT_FILE_TMPL.format("*")  # Tune's experiment state files
 
 
 class EpochBudgetStopper(tune.Stopper):
@@ -105,18 +104,24 @@ def wandb_tags(cfg: ExperimentConfig, searcher: str | None = None) -> list[str]:
     return tags + ([searcher] if searcher else [])
 
 
+def newest_tune_file(store: Store, label: str, template: str) -> str | None:
+    """The newest file of Tune's ``template`` (e.g. ``searcher-state-{}.pkl``) in the experiment
+    ``label``, newest by name (``<session start>`` fills the braces), as Tune picks it
+    on restore; ``None`` if there is none."""
+    pattern = template.format("*")
+    files = store.list_files(store.path(label), suffix="." + template.rsplit(".", 1)[-1])
+    files = [f for f in files if fnmatch.fnmatch(f.rsplit("/", 1)[-1], pattern)]
+    return max(files, key=lambda f: f.rsplit("/", 1)[-1]) if files else None
+
+
 def newest_searcher_state(store: Store, label: str) -> dict[str, Any] | None:
     """The searcher state Tune saved last in the experiment ``label`` (fresh or resumed search).
 
     Newest by name, as Tune picks it (``searcher-state-<session start>.pkl``), not by mtime: a
     resumed driver uploads the restored session's files again with its own, and on S3 (mtimes in
     whole seconds) the older state could win the tie and lose the rounds run after the resume."""
-    files = store.list_files(store.path(label), suffix=".pkl")
-    files = [f for f in files if f.rsplit("/", 1)[-1].startswith("searcher-state-")]
-    if not files:
-        return None
-    newest = max(files, key=lambda f: f.rsplit("/", 1)[-1])
-    return pickle.loads(store.read_bytes(newest))
+    newest = newest_tune_file(store, label, Searcher.CKPT_FILE_TMPL)
+    return pickle.loads(store.read_bytes(newest)) if newest is not None else None
 
 
 def unreadable_tune_state(store: Store, label: str) -> str | None:
@@ -128,11 +133,9 @@ def unreadable_tune_state(store: Store, label: str) -> str | None:
     raises out of the fit here, or a kill) can leave an empty or cut copy in storage, which
     Tune then fails to restore, logs, and goes on without its searcher's space.  ``None``
     when the state parses (or there is none)."""
-    names = {f.rsplit("/", 1)[-1]: f for f in store.list_files(store.path(label), suffix=".json")}
-    files = [path for name, path in names.items() if fnmatch.fnmatch(name, STATE_FILES)]
-    if not files:
+    newest = newest_tune_file(store, label, TuneController.CKPT_FILE_TMPL)
+    if newest is None:
         return None
-    newest = max(files, key=lambda f: f.rsplit("/", 1)[-1])
     try:
         json.loads(store.read_bytes(newest))
     except ValueError:

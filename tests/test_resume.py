@@ -32,12 +32,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
+from ray.tune.execution.tune_controller import TuneController
 
 from results import layout
 from results.history import read_history
 from results.store import Store
 from results.tables import read_epochs
-from s2e_tune.search_run import newest_searcher_state
+from s2e_tune.search_run import newest_searcher_state, newest_tune_file
 from searchers.s2e_state import history_from_state
 
 SEARCHERS = ("s2e", "random")
@@ -82,11 +83,10 @@ def epoch_rows(store: Store) -> pd.DataFrame:
 def tune_snapshot(store: Store, searcher: str) -> dict[str, str] | None:
     """``{trial_id: status}`` of the newest experiment snapshot Tune has stored for the search (what
     ``Tuner.restore`` starts from); ``None`` if it has stored none."""
-    files = store.list_files(store.path(layout.tune_experiment(searcher, 0)), suffix=".json")
-    files = [f for f in files if f.rsplit("/", 1)[-1].startswith("experiment_state-")]
-    if not files:
+    newest = newest_tune_file(store, layout.tune_experiment(searcher, 0), TuneController.CKPT_FILE_TMPL)
+    if newest is None:
         return None
-    doc = json.loads(store.read_bytes(max(files)))
+    doc = json.loads(store.read_bytes(newest))
     return {t["trial_id"]: t["status"] for t in (json.loads(d) for d, _ in doc["trial_data"])}
 
 

@@ -244,12 +244,13 @@ def main(argv: list[str] | None = None) -> int:
             "--chance-dir", help="a replay --storage with many seeds: the rank agreement two independent runs show"
         )
         a = p.parse_args(argv)
-        print(markdown(_read(a.real), _read(a.replay)), end="")
+        real, replay = _read(a.real), _read(a.replay)
+        print(markdown(real, replay), end="")
         if a.real_dir and a.replay_dir:
             pairs = same_trials(Path(a.real_dir), Path(a.replay_dir))
             print("\nThe same configurations (random search, same seeds), final epoch:\n")
             print(trial_markdown(pairs) if not pairs.empty else "none in common\n", end="")
         if a.chance_dir:
-            print("\n" + chance_markdown(_read(a.real), _read(a.replay), Path(a.chance_dir)), end="")
+            print("\n" + chance_markdown(real, replay, Path(a.chance_dir)), end="")
 
     return run_cli(body)
