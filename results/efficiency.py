@@ -38,6 +38,10 @@ the largest cost reached by any of its seeds, and seeds that ended earlier keep
 their final value.  The mean and the standard error ``std(ddof=1)/sqrt(n)``
 over seeds are reported only at grid points where every seed of the searcher
 has a value (NaN before that); with one seed the standard error is NaN.
+
+*At the budget.*  :func:`final_values` gives each (searcher, seed) its best-so-far values after
+the whole budget; :func:`ranks` ranks the searchers within a seed by them (ties averaged,
+missing results last) and :func:`mean_ranks` averages those ranks: the benchmark's mean rank.
 """
 
 from __future__ import annotations
@@ -306,3 +310,40 @@ def budget_to_match(
                 frac = float(hit["x"].iloc[0]) / budget if budget > 0 else math.nan
         rows.append({"searcher": s, "reference": reference, "target": target, "fraction": frac})
     return pd.DataFrame(rows)
+
+
+def final_values(eff: Efficiency, budget: float) -> pd.DataFrame:
+    """Per (searcher, seed): best-so-far ``val_acc`` and the test accuracy of that trial after
+    ``budget`` epochs (rows of ``eff.per_seed`` up to that cost; NaN if no trial had finished)."""
+    rows = []
+    ps = eff.per_seed
+    for (searcher, seed), g in ps.groupby(["searcher", "seed"], sort=True):
+        g = g[g["cum_epochs"] <= budget + 1e-9]
+        last = g.iloc[-1] if not g.empty else None
+        rows.append(
+            {
+                "searcher": searcher,
+                "seed": int(seed),
+                "best_val_acc": float(last["best_val_acc"]) if last is not None else math.nan,
+                "best_test_acc": float(last["best_test_acc"]) if last is not None else math.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=["searcher", "seed", "best_val_acc", "best_test_acc"])
+
+
+def ranks(finals: pd.DataFrame, by: Sequence[str] = ("seed",)) -> pd.DataFrame:
+    """``finals`` with a column ``rank``: searchers ranked within each group ``by`` (e.g. one
+    (setting, seed)) by ``best_val_acc``, 1 = best; ties share the average rank; NaN (no
+    finished trial) ranks last."""
+    out = finals.copy()
+    if out.empty:
+        out["rank"] = pd.Series(dtype=float)
+        return out
+    out["rank"] = out.groupby(list(by))["best_val_acc"].rank(ascending=False, method="average", na_option="bottom")
+    return out
+
+
+def mean_ranks(finals: pd.DataFrame, by: Sequence[str] = ("seed",)) -> pd.Series:
+    """Mean over groups of :func:`ranks`: searcher -> mean rank."""
+    r = ranks(finals, by)
+    return r.groupby("searcher")["rank"].mean() if not r.empty else pd.Series(dtype=float)

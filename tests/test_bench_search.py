@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from noisylabels.errors import UserError
+from results import efficiency
 from s2e_tune.bench import common, search
 from s2e_tune.bench.__main__ import BENCHMARKS
 from s2e_tune.bench.search import aggregate, definition, launch, render
@@ -180,12 +181,12 @@ def test_ranks_average_ties_and_put_missing_results_last():
             "best_val_acc": [0.9, 0.9, 0.5, 0.4, math.nan, 0.6],
         }
     )
-    r = aggregate.ranks(finals).set_index(["searcher", "seed"])["rank"]
+    r = efficiency.ranks(finals).set_index(["searcher", "seed"])["rank"]
     assert r[("a", 0)] == r[("b", 0)] == 1.5 and r[("c", 0)] == 3
     assert r[("c", 1)] == 1 and r[("a", 1)] == 2 and r[("b", 1)] == 3
-    assert aggregate.mean_ranks(finals).to_dict() == {"a": 1.75, "b": 2.25, "c": 2.0}
+    assert efficiency.mean_ranks(finals).to_dict() == {"a": 1.75, "b": 2.25, "c": 2.0}
     both = pd.concat([finals.assign(setting="x"), finals.assign(setting="y", best_val_acc=[1, 2, 3, 3, 2, 1])])
-    m = aggregate.mean_ranks(both, by=("setting", "seed"))
+    m = efficiency.mean_ranks(both, by=("setting", "seed"))
     assert m["a"] == pytest.approx((1.5 + 2 + 3 + 1) / 4) and m.sum() == pytest.approx(6.0)
 
 

@@ -165,7 +165,7 @@ def same_trials(real_dir: Path, replay_dir: Path, searcher: str = "random") -> p
 def chance_agreement(finals: pd.DataFrame, group: int) -> list[float]:
     """Spearman between the searchers' mean ranks in disjoint groups of ``group`` consecutive
     seeds, paired (seeds 0..g-1 with g..2g-1, and so on); ``finals``: searcher, seed, best_val_acc."""
-    from s2e_tune.bench.search.aggregate import mean_ranks
+    from results.efficiency import mean_ranks
 
     seeds = sorted(finals["seed"].unique())
     groups = [seeds[i : i + group] for i in range(0, len(seeds) - group + 1, group)]
@@ -177,10 +177,9 @@ def chance_agreement(finals: pd.DataFrame, group: int) -> list[float]:
 
 def replay_finals(setting_dir: Path, budget: float, full_epochs: int) -> pd.DataFrame:
     """Per (searcher, seed) of one setting's results: the best ``val_acc`` at the full budget."""
-    from results.efficiency import search_efficiency
+    from results.efficiency import final_values, search_efficiency
     from results.store import Store
     from results.tables import read_epochs
-    from s2e_tune.bench.search.aggregate import final_values
 
     epochs = read_epochs(Store.from_uri(str(setting_dir)))
     eff = search_efficiency(epochs, full_epochs=full_epochs, x_max={"epochs": budget})

@@ -15,7 +15,14 @@ import pandas as pd
 
 from noisylabels.errors import UserError
 from results import layout
-from results.efficiency import BUDGET_FRACTIONS, Efficiency, budget_to_match, budget_values, search_efficiency
+from results.efficiency import (
+    BUDGET_FRACTIONS,
+    budget_to_match,
+    budget_values,
+    final_values,
+    mean_ranks,
+    search_efficiency,
+)
 from results.stats import mean_se
 from results.store import Store
 from results.summary import per_seed_table
@@ -30,43 +37,6 @@ class SettingResult:
     table: pd.DataFrame  # one row per searcher
     finals: pd.DataFrame  # searcher, seed, best_val_acc, best_test_acc (at the full budget)
     references: pd.DataFrame  # one row per reference kind run: kind, val_acc, val_se, test_acc, test_se
-
-
-def final_values(eff: Efficiency, budget: float) -> pd.DataFrame:
-    """Per (searcher, seed): best-so-far ``val_acc`` and the test accuracy of that trial after
-    ``budget`` epochs (rows of ``eff.per_seed`` up to that cost; NaN if no trial had finished)."""
-    rows = []
-    ps = eff.per_seed
-    for (searcher, seed), g in ps.groupby(["searcher", "seed"], sort=True):
-        g = g[g["cum_epochs"] <= budget + 1e-9]
-        last = g.iloc[-1] if not g.empty else None
-        rows.append(
-            {
-                "searcher": searcher,
-                "seed": int(seed),
-                "best_val_acc": float(last["best_val_acc"]) if last is not None else math.nan,
-                "best_test_acc": float(last["best_test_acc"]) if last is not None else math.nan,
-            }
-        )
-    return pd.DataFrame(rows, columns=["searcher", "seed", "best_val_acc", "best_test_acc"])
-
-
-def ranks(finals: pd.DataFrame, by: Sequence[str] = ("seed",)) -> pd.DataFrame:
-    """``finals`` with a column ``rank``: searchers ranked within each group ``by`` (e.g. one
-    (setting, seed)) by ``best_val_acc``, 1 = best; ties share the average rank; NaN (no
-    finished trial) ranks last."""
-    out = finals.copy()
-    if out.empty:
-        out["rank"] = pd.Series(dtype=float)
-        return out
-    out["rank"] = out.groupby(list(by))["best_val_acc"].rank(ascending=False, method="average", na_option="bottom")
-    return out
-
-
-def mean_ranks(finals: pd.DataFrame, by: Sequence[str] = ("seed",)) -> pd.Series:
-    """Mean over groups of :func:`ranks`: searcher -> mean rank."""
-    r = ranks(finals, by)
-    return r.groupby("searcher")["rank"].mean() if not r.empty else pd.Series(dtype=float)
 
 
 def paired_difference(finals: pd.DataFrame, searcher: str, reference: str = REFERENCE) -> tuple[float, float]:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from results.efficiency import mean_ranks
 from s2e_tune.bench import common
 from s2e_tune.bench.search import aggregate
 from s2e_tune.bench.search.definition import REFERENCE
@@ -100,7 +101,7 @@ def screen(bench_args: Any, cfgs: dict[str, Any], out: Path, workers: int) -> di
         )
         finals = pd.concat([peers[peers["setting"] == setting].drop(columns="setting"), mine], ignore_index=True)
         scores = aggregate.normalized_scores(finals)
-        ranks = aggregate.mean_ranks(finals)
+        ranks = mean_ranks(finals)
         ref = finals[finals["searcher"] == REFERENCE]["best_val_acc"].mean()
         curve = np.mean([np.maximum.accumulate(runs[(setting, s)]) for s in seeds], axis=0)
         hit = np.flatnonzero(curve >= ref - 1e-12)
